@@ -1,0 +1,186 @@
+"""Log-mel filterbank features, their normalisation, context windows and mel-band gains.
+
+Training, evaluation and denoising all call these functions, so features are defined once.
+The STFT frames a signal like librosa's `center=True` with zero padding: frame t is centred on
+sample t * hop, and there are 1 + len(x) // hop frames.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .errors import DenoiserError
+from .settings import FeatureSettings
+
+NORM_FILE = "norm_stats.npz"
+
+
+class Framing:
+    """STFT geometry at one sample rate, scaled from the settings' geometry at the model rate."""
+
+    def __init__(self, s: FeatureSettings, sample_rate: int | None = None):
+        sr = s.sample_rate if sample_rate is None else int(sample_rate)
+        ratio = sr / s.sample_rate
+        self.sample_rate = sr
+        self.n_fft = max(8, int(round(s.n_fft * ratio)))
+        self.hop = max(1, int(round(s.hop_length * ratio)))
+        win = min(self.n_fft, max(self.hop, int(round(s.win_length * ratio))))
+        w = np.zeros(self.n_fft)
+        start = (self.n_fft - win) // 2
+        w[start:start + win] = np.hanning(win + 1)[:-1] if win > 1 else 1.0  # periodic Hann
+        self.window = w
+        self.pad = self.n_fft // 2
+        # power normalisation: a band-limited signal gives the same band energies at every rate
+        self.power_scale = 1.0 / float(w.sum()) ** 2
+        self.mel = mel_matrix(s, sr, self.n_fft)
+        self.spread = spread_matrix(self.mel)
+
+    def n_frames(self, n_samples: int) -> int:
+        return 1 + n_samples // self.hop
+
+    def end_padding(self, n_samples: int) -> int:
+        """Zeros appended after the signal so the last frame is complete."""
+        return (self.n_frames(n_samples) - 1) * self.hop + self.n_fft - self.pad - n_samples
+
+    def frames(self, x: np.ndarray) -> np.ndarray:
+        """(n_frames, n_fft) frames of a 1-D signal, zero-padded at both ends."""
+        x = np.asarray(x, dtype=np.float64)
+        padded = np.concatenate([np.zeros(self.pad), x, np.zeros(self.end_padding(len(x)))])
+        return frames_of(padded, self.n_fft, self.hop)
+
+    def spectra(self, frames: np.ndarray) -> np.ndarray:
+        return np.fft.rfft(frames * self.window, axis=-1)
+
+    def logmel(self, spectra: np.ndarray, log_floor: float) -> np.ndarray:
+        power = (spectra.real ** 2 + spectra.imag ** 2) * self.power_scale
+        return np.log(power @ self.mel.T + log_floor).astype(np.float32)
+
+
+def frames_of(padded: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    n = 1 + (len(padded) - n_fft) // hop if len(padded) >= n_fft else 0
+    if n == 0:
+        return np.zeros((0, n_fft))
+    return np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n]
+
+
+def mel_matrix(s: FeatureSettings, sample_rate: int, n_fft: int) -> np.ndarray:
+    """(n_mels, n_fft//2+1) triangular mel filters over the settings' fmin..fmax, at any rate.
+
+    At a rate other than the model's, each filter is rescaled for the different bin density so that a
+    band-limited signal gives the same band energies as at the model's rate.
+    """
+    return _mel_cached(s.n_mels, s.fmin, s.fmax, s.sample_rate, s.n_fft, int(sample_rate), int(n_fft)).copy()
+
+
+@lru_cache(maxsize=16)
+def _mel_cached(n_mels, fmin, fmax, model_sr, model_fft, sr, n_fft):
+    import librosa
+
+    top = min(fmax, sr / 2)
+    mel_hz = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax, htk=False)
+    freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
+    m = np.zeros((n_mels, len(freqs)))
+    for b in range(n_mels):
+        lo, centre, hi = mel_hz[b:b + 3]
+        up = (freqs - lo) / max(centre - lo, 1e-9)
+        down = (hi - freqs) / max(hi - centre, 1e-9)
+        m[b] = np.maximum(0.0, np.minimum(up, down))
+        if m[b].sum() == 0 and centre <= top:  # a band narrower than one bin: take the nearest bin
+            m[b, int(np.argmin(np.abs(freqs - centre)))] = 1.0
+    density = (model_fft / model_sr) / (n_fft / sr)
+    return m * density
+
+
+def spread_matrix(mel: np.ndarray) -> np.ndarray:
+    """(n_bins, n_mels) weights that turn band gains into bin gains; each row sums to 1.
+
+    A bin outside every filter (above fmax, say) takes the gain of the nearest band, so gains of 1
+    everywhere give bin gains of exactly 1.
+    """
+    w = mel.T.copy()
+    sums = w.sum(axis=1)
+    covered = np.flatnonzero(sums > 0)
+    if len(covered) == 0:
+        raise DenoiserError("the mel filterbank covers no FFT bin")
+    for k in np.flatnonzero(sums == 0):
+        nearest = covered[np.argmin(np.abs(covered - k))]
+        w[k] = w[nearest]
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def compute_logmel(x: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """(n_frames, n_mels) float32 log-mel features of a mono signal at the settings' sample rate."""
+    f = framing_for(s)
+    return f.logmel(f.spectra(f.frames(x)), s.log_floor)
+
+
+@lru_cache(maxsize=8)
+def framing_for(s: FeatureSettings, sample_rate: int | None = None) -> Framing:
+    return Framing(s, sample_rate)
+
+
+def context_windows(feats: np.ndarray, past: int, future: int) -> np.ndarray:
+    """(n_frames, past+1+future, n_mels): each frame with its neighbours; edges repeat the end frames."""
+    padded = np.concatenate([np.repeat(feats[:1], past, 0), feats, np.repeat(feats[-1:], future, 0)])
+    win = np.lib.stride_tricks.sliding_window_view(padded, past + 1 + future, axis=0)
+    return np.ascontiguousarray(win.transpose(0, 2, 1))
+
+
+def band_gains(clean_logmel: np.ndarray, noisy_logmel: np.ndarray, min_gain: float) -> np.ndarray:
+    """Amplitude gain per band: sqrt(clean / noisy power), clipped to [min_gain, 1]."""
+    return np.clip(np.exp(0.5 * (clean_logmel.astype(np.float64) - noisy_logmel)), min_gain, 1.0)
+
+
+class NormStats:
+    """Per-band mean and standard deviation of noisy inputs and clean targets (training split only)."""
+
+    def __init__(self, noisy_mean, noisy_std, clean_mean, clean_std):
+        self.noisy_mean = np.asarray(noisy_mean, np.float32)
+        self.noisy_std = np.asarray(noisy_std, np.float32)
+        self.clean_mean = np.asarray(clean_mean, np.float32)
+        self.clean_std = np.asarray(clean_std, np.float32)
+
+    @classmethod
+    def fit(cls, noisy: np.ndarray, clean: np.ndarray) -> "NormStats":
+        if len(noisy) == 0:
+            raise DenoiserError("cannot fit normalisation statistics on an empty training set")
+        floor = 1e-3
+        return cls(noisy.mean(0), np.maximum(noisy.std(0), floor), clean.mean(0), np.maximum(clean.std(0), floor))
+
+    @property
+    def n_mels(self) -> int:
+        return len(self.noisy_mean)
+
+    def norm_noisy(self, x):
+        return (x - self.noisy_mean) / self.noisy_std
+
+    def norm_clean(self, x):
+        return (x - self.clean_mean) / self.clean_std
+
+    def denorm_clean(self, y):
+        return y * self.clean_std + self.clean_mean
+
+    def save(self, folder) -> None:
+        from pathlib import Path
+
+        np.savez(Path(folder) / NORM_FILE, noisy_mean=self.noisy_mean, noisy_std=self.noisy_std,
+                 clean_mean=self.clean_mean, clean_std=self.clean_std)
+
+    @classmethod
+    def load(cls, folder) -> "NormStats":
+        from pathlib import Path
+
+        path = Path(folder) / NORM_FILE
+        if not path.is_file():
+            raise DenoiserError(f"{path} is missing: {folder} has no normalisation statistics")
+        try:
+            with np.load(path) as z:
+                stats = cls(z["noisy_mean"], z["noisy_std"], z["clean_mean"], z["clean_std"])
+        except Exception as e:
+            raise DenoiserError(f"{path} is not valid normalisation statistics ({e})") from None
+        arrays = (stats.noisy_mean, stats.noisy_std, stats.clean_mean, stats.clean_std)
+        if len({a.shape for a in arrays}) != 1 or not all(np.all(np.isfinite(a)) for a in arrays):
+            raise DenoiserError(f"{path}: inconsistent or non-finite statistics")
+        return stats

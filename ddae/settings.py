@@ -1,0 +1,108 @@
+"""Feature settings (the one source of truth) and the command-line layer shared by every script."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .errors import DenoiserError
+
+SETTINGS_FILE = "feature_settings.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSettings:
+    """How audio becomes log-mel features. Saved next to every feature set and every model."""
+
+    sample_rate: int = 16000  # Hz; other rates are resampled (features) or mapped band by band (denoising)
+    n_fft: int = 512  # FFT size in samples
+    win_length: int = 400  # analysis window in samples (25 ms), Hann, centred in n_fft
+    hop_length: int = 160  # frame step in samples (10 ms)
+    n_mels: int = 64  # mel bands
+    fmin: float = 0.0  # lowest mel-band edge in Hz
+    fmax: float = 8000.0  # highest mel-band edge in Hz
+    log_floor: float = 1e-10  # features are log(mel power + log_floor): finite on digital silence (~20 dB above 16-bit quantisation noise)
+    context_past: int = 5  # frames of past context given to the model
+    context_future: int = 5  # frames of future context (0 for a causal, streamable model)
+
+    def __post_init__(self):
+        if self.hop_length <= 0 or self.win_length > self.n_fft or self.win_length < self.hop_length:
+            raise DenoiserError("feature settings need 0 < hop_length <= win_length <= n_fft")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise DenoiserError(f"feature settings need 0 <= fmin < fmax <= sample_rate/2, got {self.fmin}..{self.fmax}")
+        if self.n_mels < 2 or self.log_floor <= 0 or self.context_past < 0 or self.context_future < 0:
+            raise DenoiserError("feature settings need n_mels >= 2, log_floor > 0 and context frames >= 0")
+
+    @property
+    def context(self) -> int:
+        return self.context_past + 1 + self.context_future
+
+    @property
+    def causal(self) -> bool:
+        return self.context_future == 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = names - set(d)
+        if missing:
+            raise DenoiserError(f"feature settings are missing {sorted(missing)}")
+        return cls(**{k: d[k] for k in names})
+
+    def save(self, folder: Path) -> None:
+        (Path(folder) / SETTINGS_FILE).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> "FeatureSettings":
+        path = Path(folder) / SETTINGS_FILE
+        if not path.is_file():
+            raise DenoiserError(f"{path} is missing: {folder} has no feature settings")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (ValueError, TypeError) as e:
+            raise DenoiserError(f"{path} is not valid feature settings: {e}") from None
+
+    def differences(self, other: "FeatureSettings", ignore=()) -> list[str]:
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]} vs {b[k]}" for k in a if k not in ignore and a[k] != b[k]]
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _typed(default):
+    if isinstance(default, bool):
+        return _parse_bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    return str
+
+
+def resolve_settings(defaults: dict, doc: str | None = None, argv: list[str] | None = None) -> dict:
+    """Build a parser from a script's UPPER_CASE constants; return {UPPER_NAME: value} after overrides.
+
+    Every constant becomes `--lower_name VALUE`, typed from its default (booleans take true/false);
+    unknown options are rejected and `--help` lists every setting with its default.
+    """
+    consts = {k: v for k, v in defaults.items()
+              if k.isupper() and not k.startswith("_") and isinstance(v, (bool, int, float, str))}
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, value in consts.items():
+        parser.add_argument(f"--{name.lower()}", type=_typed(value), default=value, metavar=type(value).__name__.upper(),
+                            help=f"default: {value!r}")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return {name: getattr(args, name.lower()) for name in consts}
