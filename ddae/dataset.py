@@ -46,18 +46,19 @@ def _names(names: list[str], limit: int = 8) -> str:
 
 
 def split_names(names: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[str]]:
-    """Assign whole utterances to train/val/test, seeded; val and test get at least one file each when possible."""
+    """Assign whole utterances to train/val/test (seeded); val and test get at least one file each if asked for."""
+    from sklearn.model_selection import train_test_split
+
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise DenoiserError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
-    order = sorted(names)
-    np.random.default_rng(seed).shuffle(order)
-    n = len(order)
-    n_val = int(round(n * val_fraction)) if n < 3 else max(1 if val_fraction > 0 else 0, int(round(n * val_fraction)))
-    n_test = int(round(n * test_fraction)) if n < 3 else max(1 if test_fraction > 0 else 0, int(round(n * test_fraction)))
+    order, n = sorted(names), len(names)
+    n_val = max(int(val_fraction > 0), int(round(n * val_fraction)))
+    n_test = max(int(test_fraction > 0), int(round(n * test_fraction)))
     if n - n_val - n_test < 1:
         raise DenoiserError(f"{n} file(s) are too few to split into train/val/test")
-    return {"val": sorted(order[:n_val]), "test": sorted(order[n_val:n_val + n_test]),
-            "train": sorted(order[n_val + n_test:])}
+    rest, test = train_test_split(order, test_size=n_test, random_state=seed) if n_test else (order, [])
+    train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1) if n_val else (rest, [])
+    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
 
 
 def load_pair(clean_path: Path, noisy_path: Path, s: FeatureSettings) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from .errors import DenoiserError
 from .synth import sample_pairs
 
 RECIPE_FILE = "recipe.json"
+RECIPE_VERSION = 2  # bump when the generator changes, so an old sample set is regenerated
 
 
 def write_sample_set(out_dir, n_utterances: int, sample_rate: int, seed: int, snr_range=(-5.0, 15.0),
@@ -20,7 +21,7 @@ def write_sample_set(out_dir, n_utterances: int, sample_rate: int, seed: int, sn
     from .cli import progress
 
     out_dir = Path(out_dir)
-    recipe = {"n_utterances": n_utterances, "sample_rate": sample_rate, "seed": seed, "snr_range": list(snr_range)}
+    recipe = {"version": RECIPE_VERSION, "n_utterances": n_utterances, "sample_rate": sample_rate, "seed": seed, "snr_range": list(snr_range)}
     if n_utterances < 1:
         raise DenoiserError("n_utterances must be at least 1")
     if out_dir.exists() and not overwrite:
@@ -29,7 +30,10 @@ def write_sample_set(out_dir, n_utterances: int, sample_rate: int, seed: int, sn
             if not quiet:
                 print(f"{out_dir} already holds this sample set; nothing to do")
             return out_dir
-        raise DenoiserError(f"{out_dir} exists with other content: pass --overwrite true or choose --out_dir")
+        if not (old.is_file() and json.loads(old.read_text()).get("version") != RECIPE_VERSION):
+            raise DenoiserError(f"{out_dir} exists with other content: pass --overwrite true or choose --out_dir")
+        if not quiet:
+            print(f"{out_dir} was made by an older generator: regenerating it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:

@@ -173,6 +173,8 @@ def sample_pairs(n_utterances: int, sample_rate: int, seed: int, snr_range=(-5.0
         clean = speak(text, voice, int(pitch + rng.integers(-8, 9)), int(rate + rng.integers(-15, 16)), sample_rate)
         clean = clean[: int(4.0 * sample_rate)]
         clean = clean * (10 ** (rng.uniform(-30, -18) / 20) / (np.sqrt(np.mean(clean ** 2)) + 1e-12))
+        # a faint room tone 50 dB below the speech: real recordings are never digitally silent between words
+        clean = clean + coloured_noise(len(clean), 1.0, rng) * np.sqrt(np.mean(clean ** 2)) * 10 ** (-50 / 20)
         kind = NOISE_TYPES[i % len(NOISE_TYPES)]
         snr = float(np.round(rng.uniform(*snr_range), 1))
         noisy = mix_at_snr(clean, make_noise(kind, len(clean), sample_rate, rng), snr)

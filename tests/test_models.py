@@ -1,0 +1,75 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from ddae.errors import DenoiserError
+from ddae.features import NormStats
+from ddae.models import build_model, list_runs, load_run, resolve_run_path, save_run
+from ddae.settings import FeatureSettings
+
+
+@pytest.mark.parametrize("model_type", [1, 2])
+def test_both_types_save_and_reload_with_identical_predictions(model_type, tmp_path, rng):
+    s = FeatureSettings(context_past=3, context_future=2)
+    model = build_model(model_type, s.context, s.n_mels, "32,16,32", "4,8")
+    assert model.input_shape[1:] == (6, 64) and model.output_shape[1:] == (64,)
+    stats = NormStats.fit(rng.normal(size=(20, 64)), rng.normal(size=(20, 64)))
+    save_run(tmp_path / "run", model, s, stats, {"model_type": model_type})
+    run = load_run(tmp_path / "run")
+    x = rng.normal(size=(7, 6, 64)).astype(np.float32)
+    assert np.array_equal(np.asarray(model(x)), run.predict(x))
+    assert run.settings == s and run.config["model_type"] == model_type
+
+
+def test_bad_model_type_and_shapes():
+    with pytest.raises(DenoiserError, match="model_type"):
+        build_model(3, 11, 64)
+    with pytest.raises(DenoiserError, match="divisible"):
+        build_model(2, 11, 30, filters="4,8")
+    with pytest.raises(DenoiserError, match="units"):
+        build_model(1, 11, 64, units="64,abc")
+
+
+def test_load_refuses_broken_runs(runs, tmp_path):
+    with pytest.raises(DenoiserError, match="no such model run"):
+        load_run(tmp_path / "missing")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DenoiserError, match="not a model run"):
+        load_run(tmp_path / "file.txt")
+    for missing in ("feature_settings.json", "norm_stats.npz", "model.keras"):
+        broken = tmp_path / f"no_{missing}"
+        shutil.copytree(runs["dense"], broken)
+        (broken / missing).unlink()
+        with pytest.raises(DenoiserError, match=missing.split(".")[0]):
+            load_run(broken)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(runs["dense"], corrupt)
+    (corrupt / "model.keras").write_bytes(b"not a zip")
+    with pytest.raises(DenoiserError, match="cannot be loaded"):
+        load_run(corrupt)
+
+
+def test_settings_that_contradict_the_model_are_refused(runs, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["dense"], bad)
+    FeatureSettings(n_mels=40, context_past=3, context_future=3).save(bad)
+    with pytest.raises(DenoiserError, match="does not match"):
+        load_run(bad)
+
+
+def test_check_features_names_the_differences(runs):
+    run = load_run(runs["dense"])
+    run.check_features(FeatureSettings(), "x")  # context differences do not matter
+    with pytest.raises(DenoiserError, match="n_mels: 64 vs 40"):
+        run.check_features(FeatureSettings(n_mels=40), "the features")
+
+
+def test_latest_and_paths(runs, tmp_path):
+    models = runs["dense"].parent
+    assert resolve_run_path("latest", models) == list_runs(models)[-1]
+    assert resolve_run_path(str(runs["conv"] / "model.keras"), models) == runs["conv"]
+    with pytest.raises(DenoiserError, match="no trained model"):
+        resolve_run_path("latest", tmp_path)
+    with pytest.raises(DenoiserError, match="no pretrained"):
+        resolve_run_path("pretrained", tmp_path)
