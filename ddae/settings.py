@@ -92,11 +92,12 @@ def _typed(default):
     return str
 
 
-def resolve_settings(defaults: dict, doc: str | None = None, argv: list[str] | None = None) -> dict:
+def resolve_settings(defaults: dict, doc: str | None = None, argv: list[str] | None = None, extra=None) -> dict:
     """Build a parser from a script's UPPER_CASE constants; return {UPPER_NAME: value} after overrides.
 
     Every constant becomes `--lower_name VALUE`, typed from its default (booleans take true/false);
-    unknown options are rejected and `--help` lists every setting with its default.
+    unknown options are rejected and `--help` lists every setting with its default. `extra(parser)` may
+    add positional or other arguments; their values come back under their upper-cased names.
     """
     consts = {k: v for k, v in defaults.items()
               if k.isupper() and not k.startswith("_") and isinstance(v, (bool, int, float, str))}
@@ -104,5 +105,7 @@ def resolve_settings(defaults: dict, doc: str | None = None, argv: list[str] | N
     for name, value in consts.items():
         parser.add_argument(f"--{name.lower()}", type=_typed(value), default=value, metavar=type(value).__name__.upper(),
                             help=f"default: {value!r}")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    return {name: getattr(args, name.lower()) for name in consts}
+    return {name.upper(): value for name, value in vars(args).items()}

@@ -1,0 +1,185 @@
+"""Evaluation: systems (noisy input, models, enhanced folders, a classic baseline, the oracle band gain)
+scored per file with PESQ / STOI / ESTOI / SI-SDR, summarised per condition with 95 % confidence intervals."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .audio import read_audio
+from .baseline import wiener_denoise
+from .dataset import pair_files
+from .errors import DenoiserError
+from .features import NormStats, band_gains, framing_for
+from .inference import denoise_array
+from .metrics import METRICS, align, all_metrics
+from .models import Run
+from .settings import FeatureSettings
+
+
+def read_pairs(clean_dir: str, noisy_dir: str, pairs_csv: str) -> list[dict]:
+    """[{'clean': Path, 'noisy': Path, 'rel': str, <condition>: value, ...}] from folders or a CSV."""
+    if pairs_csv:
+        path = Path(pairs_csv)
+        if not path.is_file():
+            raise DenoiserError(f"{path}: no such pairs file")
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or not {"clean", "noisy"} <= set(rows[0]):
+            raise DenoiserError(f"{path}: needs a header with 'clean' and 'noisy' columns and at least one row")
+        base = path.parent
+        out = []
+        for r in rows:
+            c, n = Path(r["clean"]), Path(r["noisy"])
+            out.append({**{k: v for k, v in r.items() if k not in ("clean", "noisy")},
+                        "clean": c if c.is_absolute() else base / c, "noisy": n if n.is_absolute() else base / n,
+                        "rel": r["noisy"]})
+        return out
+    if not clean_dir or not noisy_dir:
+        raise DenoiserError("give --clean_dir and --noisy_dir, or --pairs FILE.csv")
+    return [{"clean": c, "noisy": n, "rel": rel} for c, n, rel in pair_files(clean_dir, noisy_dir)]
+
+
+def oracle_run(s: FeatureSettings) -> Run:
+    """A model-less Run: the oracle supplies its own gains, so no statistics are needed."""
+    z, o = np.zeros(s.n_mels), np.ones(s.n_mels)
+    return Run(Path("oracle"), None, s, NormStats(z, o, z, o), {})
+
+
+def oracle_denoise(clean: np.ndarray, noisy: np.ndarray, sr: int, s: FeatureSettings, max_att: float) -> np.ndarray:
+    """Mel-band gains from the true clean signal: the ceiling of this band-gain representation."""
+    f = framing_for(s, sr)
+    clean_logmel = f.logmel(f.spectra(f.frames(clean)), s.log_floor)
+    gain_fn = lambda start, noisy_logmel: band_gains(clean_logmel[start:start + len(noisy_logmel)], noisy_logmel, 0.0)  # noqa: E731
+    return denoise_array(oracle_run(s), noisy, sr, max_attenuation_db=max_att, gain_fn=gain_fn)
+
+
+def evaluate(pairs: list[dict], models: list[Run], enhanced_dirs: list[str], baseline: bool, oracle: bool,
+             max_att: float, progress=None) -> list[dict]:
+    """One row per (file, system) with input_<m>, <m>, <m>_imp and any condition columns."""
+    s = models[0].settings if models else FeatureSettings()
+    rows = []
+    for pair in (progress(pairs) if progress else pairs):
+        clean, sr = read_audio(pair["clean"])
+        noisy, sr_n = read_audio(pair["noisy"])
+        if sr != sr_n:
+            raise DenoiserError(f"{pair['noisy']}: {sr_n} Hz but its clean reference is {sr} Hz")
+        clean, noisy = align(clean, noisy, sr, f"{pair['noisy']}: ")
+        noisy = noisy.astype(np.float32)
+        systems = {"noisy": noisy}
+        for run in models:
+            systems[run.name] = denoise_array(run, noisy, sr, max_attenuation_db=max_att)
+        for d in enhanced_dirs:
+            est, sr_e = read_audio(Path(d) / pair["rel"])
+            if sr_e != sr:
+                raise DenoiserError(f"{Path(d) / pair['rel']}: {sr_e} Hz, but the reference is {sr} Hz")
+            systems[f"enhanced:{Path(d).name}"] = align(clean, est, sr, f"{Path(d) / pair['rel']}: ")[1]
+        if baseline:
+            systems["wiener (baseline)"] = wiener_denoise(noisy, sr, s, max_att)
+        if oracle:
+            systems["oracle band gain"] = oracle_denoise(clean, noisy, sr, s, max_att)
+        scores = {name: all_metrics(clean, est, sr) for name, est in systems.items()}
+        conditions = {k: v for k, v in pair.items() if k not in ("clean", "noisy", "rel")}
+        for name, sc in scores.items():
+            row = {"noisy": str(pair["noisy"]), "system": name, **conditions}
+            for m in METRICS:
+                row[f"input_{m}"] = scores["noisy"][m]
+                row[m] = sc[m]
+                row[f"{m}_imp"] = sc[m] - scores["noisy"][m]
+            row["error"] = sc["error"]
+            rows.append(row)
+    return rows
+
+
+def mean_ci(values) -> tuple[float, float, int]:
+    """Mean and half-width of the 95 % confidence interval (Student t), ignoring NaN."""
+    from scipy.stats import t
+
+    v = np.asarray([x for x in values if np.isfinite(x)], np.float64)
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    if len(v) == 1:
+        return float(v[0]), float("nan"), 1
+    return float(v.mean()), float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))), len(v)
+
+
+def condition_columns(rows: list[dict]) -> list[str]:
+    skip = {"noisy", "system", "error", "file", "noise_file", "speech_file", "speaker"} | \
+        {f"{p}{m}{q}" for m in METRICS for p, q in (("", ""), ("input_", ""), ("", "_imp"))}
+    cols = [k for k in rows[0] if k not in skip] if rows else []
+    return [c for c in cols if 1 < len({r[c] for r in rows}) <= 12]
+
+
+def _sort_key(v):
+    try:
+        return (0, float(v), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(v))
+
+
+def summary_markdown(rows: list[dict]) -> str:
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    lines = ["# Evaluation summary", "",
+             f"{len({r['noisy'] for r in rows})} files; mean ± 95 % confidence interval. "
+             "`noisy` is the unprocessed input; `_imp` columns are improvements over it.", ""]
+
+    def table(subset, title):
+        lines.extend([f"## {title}", "", "| system | n | PESQ | STOI | ESTOI | SI-SDR (dB) | PESQ imp | STOI imp | SI-SDR imp (dB) |",
+                      "|---|---|---|---|---|---|---|---|---|"])
+        for sys_name in systems:
+            sr = [r for r in subset if r["system"] == sys_name]
+            cells = []
+            for m in ("pesq", "stoi", "estoi", "si_sdr", "pesq_imp", "stoi_imp", "si_sdr_imp"):
+                mu, ci, _ = mean_ci([r[m] for r in sr])
+                digits = 2 if "si_sdr" in m else 3
+                cells.append(f"{mu:.{digits}f} ± {ci:.{digits}f}" if np.isfinite(ci) else f"{mu:.{digits}f}")
+            lines.append(f"| {sys_name} | {len(sr)} | " + " | ".join(cells) + " |")
+        lines.append("")
+
+    table(rows, "All files")
+    for col in condition_columns(rows):
+        for value in sorted({r[col] for r in rows}, key=_sort_key):
+            table([r for r in rows if r[col] == value], f"{col} = {value}")
+    failures = [r for r in rows if r.get("error")]
+    if failures:
+        lines.append(f"PESQ failed on {len(failures)} file/system pairs (NaN, excluded): first: {failures[0]['error']}")
+    return "\n".join(lines) + "\n"
+
+
+def write_per_file(rows: list[dict], path: Path) -> None:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def improvement_plot(rows: list[dict], path: Path) -> None:
+    from .plotting import _pyplot
+
+    plt = _pyplot()
+    cols = condition_columns(rows)
+    col = "snr_db" if "snr_db" in cols else (cols[0] if cols else None)
+    groups = sorted({r[col] for r in rows}, key=_sort_key) if col else ["all"]
+    systems = [s for s in dict.fromkeys(r["system"] for r in rows) if s != "noisy"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    width = 0.8 / max(1, len(systems))
+    for ax, (m, label) in zip(axes, (("pesq_imp", "PESQ improvement"), ("stoi_imp", "STOI improvement"),
+                                     ("si_sdr_imp", "SI-SDR improvement (dB)"))):
+        for i, sys_name in enumerate(systems):
+            stats = [mean_ci([r[m] for r in rows if r["system"] == sys_name and (col is None or r[col] == g)])
+                     for g in groups]
+            x = np.arange(len(groups)) + (i - (len(systems) - 1) / 2) * width
+            ax.bar(x, [s[0] for s in stats], width, yerr=[0 if not np.isfinite(s[1]) else s[1] for s in stats],
+                   label=sys_name, capsize=2)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(np.arange(len(groups)), [str(g) for g in groups])
+        ax.set_xlabel(col or "")
+        ax.set_title(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

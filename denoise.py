@@ -1,0 +1,66 @@
+"""Denoise speech files or folders with a trained model.
+
+Usage: python denoise.py INPUT [INPUT ...] -o OUTPUT [--model PATH] [--max_attenuation_db 30] [--mix 1.0]
+
+INPUT is an audio file or a folder (searched recursively for .wav, .flac, .ogg). With one input file,
+OUTPUT is the output file (or an existing folder); otherwise OUTPUT is a folder that mirrors the inputs'
+relative paths. Outputs keep the input's sample rate (8-48 kHz), channel count (each channel denoised on
+its own), exact length and, where the format allows, its subtype. Files are written to a temporary name
+and renamed when complete; an input is never overwritten. Long files are processed in blocks, so memory
+stays bounded. If some files fail, the others are still processed and the failures are listed at the end
+(exit status 1).
+"""
+
+MODEL = "default"  # 'default' (shipped pretrained model, else newest run), 'latest', 'pretrained' or a run folder
+MAX_ATTENUATION_DB = 30.0  # gain floor: no band is attenuated by more than this (lower = gentler)
+MIX = 1.0  # dry/wet: 1 = fully denoised, 0 = the input unchanged
+RATE_MODE = "native"  # 'native': apply band gains at the file's own rate; 'resample': denoise at the model's rate
+BLOCK_SECONDS = 30.0  # block length for long files (memory is bounded by this, not by the file)
+MODELS_DIR = "models"  # where 'default' and 'latest' look
+THREADS = 0  # CPU threads for TensorFlow (0 = all)
+
+from ddae.cli import resolve_settings, run
+
+
+def _arguments(parser):
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output file or folder")
+
+
+def main(cfg):
+    from tqdm import tqdm
+
+    from ddae.cli import quiet_tensorflow
+    from ddae.enhance import denoise_file, plan_jobs
+    from ddae.errors import DenoiserError
+    from ddae.models import load_run, resolve_run_path
+
+    jobs = plan_jobs(cfg["INPUTS"], cfg["OUTPUT"])
+    quiet_tensorflow(cfg["THREADS"])
+    model = load_run(resolve_run_path(cfg["MODEL"], cfg["MODELS_DIR"]))
+    failures = []
+    bar = tqdm(total=len(jobs), unit="file", desc=f"denoising with {model.name}", disable=len(jobs) < 2 or None)
+    for job in jobs:
+        try:
+            denoise_file(model, job.source, job.target, cfg["MAX_ATTENUATION_DB"], cfg["MIX"], cfg["RATE_MODE"],
+                         cfg["BLOCK_SECONDS"])
+        except DenoiserError as e:
+            failures.append(str(e))
+        bar.update(1)
+    bar.close()
+    done = len(jobs) - len(failures)
+    where = jobs[0].target if len(jobs) == 1 else cfg["OUTPUT"]
+    if done:
+        print(f"denoised {done} file(s) with {model.path} -> {where}")
+    if failures:
+        if len(jobs) == 1:
+            raise DenoiserError(failures[0])
+        print(f"{len(failures)} file(s) failed:", file=__import__("sys").stderr)
+        for f in failures:
+            print(f"  {f}", file=__import__("sys").stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, resolve_settings(globals(), __doc__, extra=_arguments))

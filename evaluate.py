@@ -1,0 +1,71 @@
+"""Score denoisers with PESQ, STOI, ESTOI and SI-SDR against the noisy input, a classic baseline and the oracle.
+
+Usage:
+  python evaluate.py --clean_dir C --noisy_dir N [--model PATH[,PATH...]] [--enhanced_dir E[,E...]] --out_dir R
+  python evaluate.py --pairs data/devset/pairs.csv --model latest
+  python evaluate.py --make_devset true            # build data/devset/ from ../shared/data (held-out material)
+
+Files are paired by relative path (or listed in a CSV with 'clean' and 'noisy' columns; any other columns,
+such as snr_db or noise, are conditions). Writes OUT_DIR/per_file.csv (one row per file and system),
+OUT_DIR/summary.md (mean and 95 % CI per system, overall and per condition; also printed) and
+OUT_DIR/improvement.png. PESQ is wide-band at 16 kHz, narrow-band at 8 kHz; other rates are resampled to
+16 kHz for PESQ. A file where PESQ fails gets NaN and the reason.
+"""
+
+CLEAN_DIR = ""  # clean references
+NOISY_DIR = ""  # noisy inputs (same relative paths)
+PAIRS = ""  # or a CSV with clean,noisy[,conditions...] columns (paths relative to the CSV)
+MODEL = ""  # comma-separated models to run on the fly: 'latest', 'pretrained', 'default' or run folders
+ENHANCED_DIR = ""  # comma-separated folders of already denoised files (same relative paths as the noisy ones)
+OUT_DIR = "results"  # where per_file.csv, summary.md and improvement.png go
+BASELINE = True  # include the decision-directed Wiener filter
+ORACLE = True  # include the oracle band gain (mel-band gains from the true clean signal)
+MAX_ATTENUATION_DB = 30.0  # gain floor for the models, the baseline and the oracle
+LIMIT = 0  # evaluate only the first LIMIT pairs (0 = all)
+MAKE_DEVSET = False  # build the development set from SHARED_DATA into DEVSET_DIR, then evaluate it
+SHARED_DATA = "../shared/data"  # the training material (speech.csv, noise.csv)
+DEVSET_DIR = "data/devset"  # where the development set goes
+MODELS_DIR = "models"  # where 'latest' and 'pretrained' look
+
+from ddae.cli import resolve_settings, run
+
+
+def main(cfg):
+    from pathlib import Path
+
+    from ddae.cli import progress, quiet_tensorflow
+    from ddae.evaluation import evaluate, improvement_plot, read_pairs, summary_markdown, write_per_file
+    from ddae.models import load_run, resolve_run_path
+
+    pairs_csv = cfg["PAIRS"]
+    if cfg["MAKE_DEVSET"]:
+        from ddae.devset import build_devset
+
+        out = build_devset(cfg["SHARED_DATA"], cfg["DEVSET_DIR"])
+        print(f"built the development set in {out}")
+        pairs_csv = pairs_csv or str(out / "pairs.csv")
+        if not (cfg["CLEAN_DIR"] or pairs_csv):
+            return 0
+    pairs = read_pairs(cfg["CLEAN_DIR"], cfg["NOISY_DIR"], pairs_csv)
+    if cfg["LIMIT"] > 0:
+        pairs = pairs[: cfg["LIMIT"]]
+    models = []
+    if cfg["MODEL"]:
+        quiet_tensorflow()
+        models = [load_run(resolve_run_path(m.strip(), cfg["MODELS_DIR"])) for m in cfg["MODEL"].split(",") if m.strip()]
+    enhanced = [d.strip() for d in cfg["ENHANCED_DIR"].split(",") if d.strip()]
+    rows = evaluate(pairs, models, enhanced, cfg["BASELINE"], cfg["ORACLE"], cfg["MAX_ATTENUATION_DB"],
+                    progress=lambda it: progress(it, "evaluating"))
+    out = Path(cfg["OUT_DIR"])
+    out.mkdir(parents=True, exist_ok=True)
+    write_per_file(rows, out / "per_file.csv")
+    text = summary_markdown(rows)
+    (out / "summary.md").write_text(text)
+    improvement_plot(rows, out / "improvement.png")
+    print(text)
+    print(f"wrote {out}/per_file.csv, {out}/summary.md and {out}/improvement.png")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, resolve_settings(globals(), __doc__))
