@@ -20,7 +20,7 @@ ENHANCED_DIR = ""  # comma-separated folders of already denoised files (same rel
 OUT_DIR = "results"  # where per_file.csv, summary.md and improvement.png go
 BASELINE = True  # include the decision-directed Wiener filter
 ORACLE = True  # include the oracle band gain (mel-band gains from the true clean signal)
-MAX_ATTENUATION_DB = 30.0  # gain floor for the models, the baseline and the oracle
+MAX_ATTENUATION_DB = 20.0  # gain floor for the models, the baseline and the oracle (denoise.py default)
 LIMIT = 0  # evaluate only the first LIMIT pairs (0 = all)
 MAKE_DEVSET = False  # build the development set from SHARED_DATA into DEVSET_DIR, then evaluate it
 SHARED_DATA = "../shared/data"  # the training material (speech.csv, noise.csv)

@@ -42,9 +42,7 @@ def test_signal(seconds, sr=16000, seed=0):
 def main(cfg):
     from ddae.cli import quiet_tensorflow
 
-    quiet_tensorflow(threads=1)
-    from ddae.inference import denoise_array
-    from ddae.models import list_runs, load_run, pretrained_runs
+    from ddae.models import list_runs, pretrained_runs
 
     runs = {}
     for path in list_runs(cfg["MODELS_DIR"]):
@@ -53,6 +51,12 @@ def main(cfg):
     if not runs:
         print("no trained models: run the quick start first")
         return 1
+    if cfg["LONG_MINUTES"] > 0:  # first, while this process is small: a forked child inherits its RSS peak
+        _memory(cfg, sorted(runs.values())[0])
+    quiet_tensorflow(threads=1)
+    from ddae.inference import denoise_array
+    from ddae.models import load_run
+
     x = test_signal(cfg["SECONDS"])
     print(f"real-time factor on one thread, {cfg['SECONDS']:.0f} s of 16 kHz audio (best of {cfg['REPEATS']}):")
     for kind, path in sorted(runs.items()):
@@ -60,8 +64,6 @@ def main(cfg):
         denoise_array(model, x[:16000])  # warm-up: first calls trace and allocate
         best = min(_timed(lambda: denoise_array(model, x)) for _ in range(cfg["REPEATS"]))
         print(f"  {kind:28s} {path.name:34s} RTF {best / cfg['SECONDS']:.4f}  ({cfg['SECONDS'] / best:.0f}x real time)")
-    if cfg["LONG_MINUTES"] > 0:
-        _memory(cfg, sorted(runs.values())[0])
     return 0
 
 

@@ -71,7 +71,10 @@ def build_devset(shared, out_dir, n_pairs: int = 150, sample_rate: int = 16000) 
                 clean = clean[start:start + max_n]
             noise, _ = read_audio(shared / nz["path"], sample_rate)
             noise = np.tile(noise, int(np.ceil(len(clean) / len(noise))) + 1)
-            start = int(rng.integers(0, len(noise) - len(clean) + 1))
+            for _ in range(50):  # skip digitally silent stretches of a noise file: they would make no mixture
+                start = int(rng.integers(0, len(noise) - len(clean) + 1))
+                if np.sqrt(np.mean(noise[start:start + len(clean)] ** 2)) > 1e-4:
+                    break
             noise = noise[start:start + len(clean)]
             level = 10 ** (rng.uniform(-33, -20) / 20) / (np.sqrt(np.mean(clean ** 2)) + 1e-12)
             clean = (clean * level).astype(np.float32)

@@ -14,6 +14,7 @@ from .inference import StreamingDenoiser, denoise_array
 from .models import Run
 
 LIMIT_KNEE = 0.95  # above this magnitude the output is soft-limited so that nothing clips
+LIMIT_CEILING = 0.995  # the limiter's output never reaches this
 
 
 @dataclass
@@ -61,12 +62,12 @@ def plan_jobs(inputs: list[str], output: str) -> list[Job]:
 
 
 def soft_limit(y: np.ndarray) -> np.ndarray:
-    """Leave |y| <= LIMIT_KNEE alone; compress above it smoothly so |y| stays below 1."""
+    """Leave |y| <= LIMIT_KNEE alone; compress above it smoothly so |y| stays below LIMIT_CEILING."""
     a = np.abs(y)
     over = a > LIMIT_KNEE
     if not np.any(over):
         return y
-    room = 1.0 - LIMIT_KNEE
+    room = LIMIT_CEILING - LIMIT_KNEE
     y = y.copy()
     y[over] = np.sign(y[over]) * (LIMIT_KNEE + room * np.tanh((a[over] - LIMIT_KNEE) / room))
     return y

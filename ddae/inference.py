@@ -16,7 +16,7 @@ from .errors import DenoiserError
 from .features import band_gains, context_windows, framing_for, frames_of
 from .models import Run
 
-DEFAULT_MAX_ATTENUATION_DB = 30.0
+DEFAULT_MAX_ATTENUATION_DB = 20.0
 
 
 def predict_logmel(run: Run, noisy_logmel: np.ndarray) -> np.ndarray:
