@@ -41,11 +41,21 @@ def main(cfg):
     failures = []
     bar = tqdm(total=len(jobs), unit="file", desc=f"denoising with {model.name}", disable=len(jobs) < 2 or None)
     for job in jobs:
+        seconds_bar, rate = None, 1
         try:
+            if len(jobs) == 1:  # one file: over a minute long, a bar in seconds of audio
+                from ddae.audio import audio_info
+
+                info = audio_info(job.source)
+                rate, total = info.samplerate, info.frames / info.samplerate
+                seconds_bar = tqdm(total=round(total), unit="s", desc=job.source.name, disable=None if total >= 60 else True)
             denoise_file(model, job.source, job.target, cfg["MAX_ATTENUATION_DB"], cfg["MIX"], cfg["RATE_MODE"],
-                         cfg["BLOCK_SECONDS"])
+                         cfg["BLOCK_SECONDS"], on_block=(lambda n: seconds_bar.update(n / rate)) if seconds_bar else None)
         except DenoiserError as e:
             failures.append(str(e))
+        finally:
+            if seconds_bar is not None:
+                seconds_bar.close()
         bar.update(1)
     bar.close()
     done = len(jobs) - len(failures)
