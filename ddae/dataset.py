@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .audio import find_audio_files, read_audio
+from .audio import atomic_folder, find_audio_files, read_audio
 from .errors import DenoiserError
 from .features import NormStats, compute_logmel
 from .settings import FeatureSettings
@@ -104,9 +102,7 @@ def extract_feature_set(pairs, out_dir: Path, s: FeatureSettings, val_fraction=0
     train = feats["train"]
     stats = NormStats.fit(np.concatenate(train["noisy"]), np.concatenate(train["clean"]))
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         s.save(tmp)
         stats.save(tmp)
         summary = {"splits": {}, "seed": seed}
@@ -118,12 +114,6 @@ def extract_feature_set(pairs, out_dir: Path, s: FeatureSettings, val_fraction=0
             (tmp / f"{split}_files.txt").write_text("".join(f + "\n" for f in b["files"]))
             summary["splits"][split] = {"files": len(b["files"]), "frames": int(sum(len(f) for f in b["noisy"]))}
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
 
 

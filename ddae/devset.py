@@ -9,13 +9,11 @@ rebuilds it bit for bit: `python evaluate.py --make_devset true`.
 from __future__ import annotations
 
 import csv
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .audio import read_audio, write_audio
+from .audio import atomic_folder, read_audio, write_audio
 from .errors import DenoiserError
 from .synth import mix_at_snr
 
@@ -54,9 +52,7 @@ def build_devset(shared, out_dir, n_pairs: int = 150, sample_rate: int = 16000) 
     speech_rows = sorted(dev_speech, key=lambda r: r["path"])
     noise_rows = sorted(dev_noise, key=lambda r: r["path"])
     picks = rng.permutation(len(speech_rows))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         rows = []
         from tqdm import tqdm
 
@@ -92,10 +88,4 @@ def build_devset(shared, out_dir, n_pairs: int = 150, sample_rate: int = 16000) 
             w.writeheader()
             for r in rows:
                 w.writerow({"clean": f"clean/{r['file']}", "noisy": f"noisy/{r['file']}", **r})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

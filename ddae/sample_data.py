@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
-from .audio import write_audio
+from .audio import atomic_folder, write_audio
 from .errors import DenoiserError
 from .synth import sample_pairs
 
@@ -34,9 +32,7 @@ def write_sample_set(out_dir, n_utterances: int, sample_rate: int, seed: int, sn
             raise DenoiserError(f"{out_dir} exists with other content: pass --overwrite true or choose --out_dir")
         if not quiet:
             print(f"{out_dir} was made by an older generator: regenerating it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         rows = []
         pairs = sample_pairs(n_utterances, sample_rate, seed, snr_range)
         for name, clean, noisy, info in progress(pairs, "synthesising", total=n_utterances) if not quiet else pairs:
@@ -48,12 +44,6 @@ def write_sample_set(out_dir, n_utterances: int, sample_rate: int, seed: int, sn
             writer.writeheader()
             writer.writerows(rows)
         (tmp / RECIPE_FILE).write_text(json.dumps(recipe) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if not quiet:
         print(f"wrote {n_utterances} clean/noisy pairs to {out_dir}/clean and {out_dir}/noisy")
     return out_dir
