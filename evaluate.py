@@ -19,6 +19,7 @@ MODEL = ""  # comma-separated models to run on the fly: 'latest', 'pretrained', 
 ENHANCED_DIR = ""  # comma-separated folders of already denoised files (same relative paths as the noisy ones)
 OUT_DIR = "results"  # where per_file.csv, summary.md and improvement.png go
 BASELINE = True  # include the decision-directed Wiener filter
+NOISEREDUCE = True  # include noisereduce (spectral gating, non-stationary mode), the usual off-the-shelf peer
 ORACLE = True  # include the oracle band gain (mel-band gains from the true clean signal)
 MAX_ATTENUATION_DB = 20.0  # gain floor for the models, the baseline and the oracle (denoise.py default)
 LIMIT = 0  # evaluate only the first LIMIT pairs (0 = all)
@@ -55,7 +56,7 @@ def main(cfg):
         models = [load_run(resolve_run_path(m.strip(), cfg["MODELS_DIR"])) for m in cfg["MODEL"].split(",") if m.strip()]
     enhanced = [d.strip() for d in cfg["ENHANCED_DIR"].split(",") if d.strip()]
     rows = evaluate(pairs, models, enhanced, cfg["BASELINE"], cfg["ORACLE"], cfg["MAX_ATTENUATION_DB"],
-                    progress=lambda it: progress(it, "evaluating"))
+                    progress=lambda it: progress(it, "evaluating"), noisereduce=cfg["NOISEREDUCE"])
     out = Path(cfg["OUT_DIR"])
     out.mkdir(parents=True, exist_ok=True)
     write_per_file(rows, out / "per_file.csv")

@@ -25,6 +25,7 @@ LOG_FLOOR = 1e-10  # features are log(mel power + LOG_FLOOR)
 VAL_FRACTION = 0.1  # share of utterances for validation (early stopping)
 TEST_FRACTION = 0.1  # share of utterances held out for reconstructions and tests
 SEED = 0  # seed of the utterance split
+SPLIT_BY = "file"  # 'file', or 'folder': all files of a top-level folder (e.g. a speaker) go to one split
 
 from ddae.cli import resolve_settings, run
 
@@ -47,7 +48,7 @@ def main(cfg):
     pairs = pair_files(cfg["CLEAN_DIR"], cfg["NOISY_DIR"])
     out = Path(cfg["OUT_ROOT"]) / cfg["NAME"]
     summary = extract_feature_set(pairs, out, settings, cfg["VAL_FRACTION"], cfg["TEST_FRACTION"], cfg["SEED"],
-                                  progress=lambda it: progress(it, "extracting"))
+                                  progress=lambda it: progress(it, "extracting"), split_by=cfg["SPLIT_BY"])
     splits = ", ".join(f"{k} {v['files']} files / {v['frames']} frames" for k, v in summary["splits"].items())
     print(f"wrote features to {out}: {splits}")
 

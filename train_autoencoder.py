@@ -17,14 +17,18 @@ CONTEXT_FUTURE = 5  # future context frames (0 = causal, for streaming)
 UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the middle)
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
 DROPOUT = 0.0  # type 1: dropout after each hidden layer
+TARGET = "logmel"  # what the model outputs: 'logmel' (clean log-mel, Lu et al.) or 'mask' (mel-band gain in [0, 1])
 EPOCHS = 30  # upper limit; early stopping usually ends sooner
 PATIENCE = 5  # early stopping patience (epochs without a better validation loss)
 BATCH_SIZE = 256  # frames per batch
+FRAMES_PER_EPOCH = 0  # frames drawn (fresh, at random) for each epoch; 0 = the whole training split
 LEARNING_RATE = 0.001  # Adam learning rate
+REDUCE_LR_PATIENCE = 0  # halve the learning rate after this many epochs without progress (0 = never)
 SEED = 0  # seed for weights and batch order
 THREADS = 0  # CPU threads for TensorFlow (0 = all)
 MODELS_DIR = "models"  # runs are saved to MODELS_DIR/<run>/
 MODEL_LOGS_DIR = "model_logs"  # CSV, TensorBoard and curve per run
+RESUME = ""  # name of an interrupted run to continue (its settings are reused; see the message on Ctrl-C)
 
 from ddae.cli import resolve_settings, run
 

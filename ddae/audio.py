@@ -25,6 +25,9 @@ def audio_info(path) -> sf._SoundFileInfo:
         raise DenoiserError(f"{path}: not a file")
     if path.stat().st_size == 0:
         raise DenoiserError(f"{path}: empty file (0 bytes)")
+    if path.suffix.lower() not in AUDIO_EXTENSIONS:
+        raise DenoiserError(f"{path}: unsupported format {path.suffix or '(no extension)'}: use .wav, .flac or .ogg "
+                            f"(e.g. ffmpeg -i {path.name} {path.stem}.wav)")
     try:
         info = sf.info(str(path))
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError or TypeError on bad files

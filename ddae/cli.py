@@ -15,7 +15,7 @@ def run(main, cfg: dict) -> None:
         status = main(cfg)
     except DenoiserError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(e.code)
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was kept", file=sys.stderr)
         sys.exit(130)

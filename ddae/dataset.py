@@ -43,8 +43,24 @@ def _names(names: list[str], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def split_names(names: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[str]]:
-    """Assign whole utterances to train/val/test (seeded); val and test get at least one file each if asked for."""
+SPLIT_BY = ("file", "folder")
+
+
+def split_names(names: list[str], val_fraction: float, test_fraction: float, seed: int,
+                split_by: str = "file") -> dict[str, list[str]]:
+    """Assign whole utterances to train/val/test (seeded); val and test get at least one file each if asked for.
+
+    split_by 'folder' keeps every file of one top-level folder (a speaker, say) in the same split; the
+    fractions then count folders.
+    """
+    if split_by not in SPLIT_BY:
+        raise DenoiserError(f"split_by must be 'file' or 'folder', got {split_by!r}")
+    if split_by == "folder":
+        groups: dict[str, list[str]] = {}
+        for name in names:
+            groups.setdefault(name.split("/")[0] if "/" in name else name, []).append(name)
+        parts = split_names(list(groups), val_fraction, test_fraction, seed)
+        return {k: sorted(n for g in v for n in groups[g]) for k, v in parts.items()}
     from sklearn.model_selection import train_test_split
 
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
@@ -87,10 +103,10 @@ class FeatureSet:
 
 
 def extract_feature_set(pairs, out_dir: Path, s: FeatureSettings, val_fraction=0.1, test_fraction=0.1,
-                        seed=0, progress=None) -> dict:
+                        seed=0, progress=None, split_by: str = "file") -> dict:
     """Compute features of every pair, split by utterance, fit statistics on train, write `out_dir` atomically."""
     out_dir = Path(out_dir)
-    splits = split_names([rel for _, _, rel in pairs], val_fraction, test_fraction, seed)
+    splits = split_names([rel for _, _, rel in pairs], val_fraction, test_fraction, seed, split_by)
     where = {name: split for split, names in splits.items() for name in names}
     feats = {split: {"noisy": [], "clean": [], "files": []} for split in SPLITS}
     for clean_path, noisy_path, rel in (progress(pairs) if progress else pairs):
@@ -105,7 +121,7 @@ def extract_feature_set(pairs, out_dir: Path, s: FeatureSettings, val_fraction=0
     with atomic_folder(out_dir) as tmp:
         s.save(tmp)
         stats.save(tmp)
-        summary = {"splits": {}, "seed": seed}
+        summary = {"splits": {}, "seed": seed, "split_by": split_by}
         for split, b in feats.items():
             empty = np.zeros((0, s.n_mels), np.float32)
             np.save(tmp / f"{split}_noisy.npy", np.concatenate(b["noisy"]) if b["noisy"] else empty)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .audio import atomic_folder, read_audio, write_audio
 from .errors import DenoiserError
-from .synth import mix_at_snr
+from .synth import mix_at_snr, noise_excerpt
 
 SNRS = (-5, 0, 5, 10, 15)
 HELD_OUT_VCC = ("vcc2016:SF1", "vcc2016:SM1")
@@ -66,12 +66,7 @@ def build_devset(shared, out_dir, n_pairs: int = 150, sample_rate: int = 16000) 
                 start = int(rng.integers(0, len(clean) - max_n + 1))
                 clean = clean[start:start + max_n]
             noise, _ = read_audio(shared / nz["path"], sample_rate)
-            noise = np.tile(noise, int(np.ceil(len(clean) / len(noise))) + 1)
-            for _ in range(50):  # skip digitally silent stretches of a noise file: they would make no mixture
-                start = int(rng.integers(0, len(noise) - len(clean) + 1))
-                if np.sqrt(np.mean(noise[start:start + len(clean)] ** 2)) > 1e-4:
-                    break
-            noise = noise[start:start + len(clean)]
+            noise = noise_excerpt(noise, len(clean), rng)
             level = 10 ** (rng.uniform(-33, -20) / 20) / (np.sqrt(np.mean(clean ** 2)) + 1e-12)
             clean = (clean * level).astype(np.float32)
             noisy = mix_at_snr(clean, noise, snr)

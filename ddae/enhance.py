@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,22 +102,35 @@ def denoise_file(run: Run, source: Path, target: Path, max_attenuation_db: float
                     y = resample(denoise_array(run, resample(x, sr, run.settings.sample_rate),
                                                max_attenuation_db=max_attenuation_db, mix=mix), run.settings.sample_rate, sr)
                     y = np.pad(y, ((0, max(0, len(x) - len(y))), (0, 0)))[: len(x)]
-                    fout.write(soft_limit(y))
+                    _write(fout, soft_limit(y), target)
                     if on_block:
                         on_block(len(x))
                 else:
                     streams = [StreamingDenoiser(run, sr, max_attenuation_db, mix) for _ in range(channels)]
                     for x in fin.blocks(blocksize=block, dtype="float32", always_2d=True):
                         _check_finite(x, source)
-                        fout.write(soft_limit(np.stack([s.process(x[:, c]) for c, s in enumerate(streams)], 1)))
+                        _write(fout, soft_limit(np.stack([s.process(x[:, c]) for c, s in enumerate(streams)], 1)), target)
                         if on_block:
                             on_block(len(x))
-                    fout.write(soft_limit(np.stack([s.flush() for s in streams], 1)))
+                    _write(fout, soft_limit(np.stack([s.flush() for s in streams], 1)), target)
         except sf.LibsndfileError as e:
             raise DenoiserError(f"{source}: could not be decoded or written ({e})") from None
         except OSError as e:
             raise DenoiserError(f"{target}: cannot write ({e.strerror or e})") from None
     return {"seconds": info.frames / sr, "sample_rate": sr, "channels": channels}
+
+
+def _write(fout, y: np.ndarray, target: Path) -> None:
+    """Write a block; a failure (a full disk, say) becomes a one-line error naming the output."""
+    try:
+        fout.write(y)
+    except (sf.LibsndfileError, OSError) as e:
+        try:
+            full = shutil.disk_usage(target.parent).free < 1 << 20
+        except OSError:
+            full = False
+        raise DenoiserError(f"{target}: cannot write ({str(e).strip() or type(e).__name__})"
+                            f"{': the disk is full' if full else ''}; nothing was kept") from None
 
 
 def _check_finite(x: np.ndarray, source: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read_audio
-from .baseline import wiener_denoise
+from .baseline import noisereduce_denoise, wiener_denoise
 from .dataset import pair_files
 from .errors import DenoiserError
 from .features import NormStats, band_gains, framing_for
@@ -57,7 +57,7 @@ def oracle_denoise(clean: np.ndarray, noisy: np.ndarray, sr: int, s: FeatureSett
 
 
 def evaluate(pairs: list[dict], models: list[Run], enhanced_dirs: list[str], baseline: bool, oracle: bool,
-             max_att: float, progress=None) -> list[dict]:
+             max_att: float, progress=None, noisereduce: bool = False) -> list[dict]:
     """One row per (file, system) with input_<m>, <m>, <m>_imp and any condition columns."""
     s = models[0].settings if models else FeatureSettings()
     rows = []
@@ -78,6 +78,8 @@ def evaluate(pairs: list[dict], models: list[Run], enhanced_dirs: list[str], bas
             systems[f"enhanced:{Path(d).name}"] = align(clean, est, sr, f"{Path(d) / pair['rel']}: ")[1]
         if baseline:
             systems["wiener (baseline)"] = wiener_denoise(noisy, sr, s, max_att)
+        if noisereduce:
+            systems["noisereduce"] = noisereduce_denoise(noisy, sr)
         if oracle:
             systems["oracle band gain"] = oracle_denoise(clean, noisy, sr, s, max_att)
         scores = {name: all_metrics(clean, est, sr) for name, est in systems.items()}

@@ -2,8 +2,8 @@
 
 Every path (whole file, overlapping blocks of a long file, small real-time chunks) goes through
 `StreamingDenoiser`, so they give the same output. For each STFT frame the model predicts the clean
-log-mel from the noisy log-mel and its context; exp((clean - noisy) / 2), clipped to [floor, 1], is the
-amplitude gain per mel band, spread onto FFT bins through the normalised transposed mel filterbank and
+log-mel from the noisy log-mel and its context (or the band mask directly); exp((clean - noisy) / 2),
+clipped to [floor, 1], is the amplitude gain per mel band, spread onto FFT bins through the normalised transposed mel filterbank and
 applied to the noisy STFT (noisy phase); weighted overlap-add gives the output. With all gains at 1 the
 output equals the input.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DenoiserError
-from .features import band_gains, context_windows, framing_for, frames_of
+from .features import context_windows, framing_for, frames_of
 from .models import Run
 
 DEFAULT_MAX_ATTENUATION_DB = 20.0
@@ -27,7 +27,7 @@ def predict_logmel(run: Run, noisy_logmel: np.ndarray) -> np.ndarray:
     if len(noisy_logmel) == 0:
         return noisy_logmel.copy()
     windows = context_windows(run.stats.norm_noisy(noisy_logmel), s.context_past, s.context_future)
-    return run.stats.denorm_clean(run.predict(windows)).astype(np.float32)
+    return run.clean_logmel(windows, noisy_logmel)
 
 
 class StreamingDenoiser:
@@ -115,8 +115,7 @@ class StreamingDenoiser:
         self._pend_logmel = np.concatenate([self._pend_logmel, logmel])
 
     def _gains(self, logmel: np.ndarray, windows: np.ndarray) -> np.ndarray:
-        clean = self.run.stats.denorm_clean(self.run.predict(windows))
-        return band_gains(clean, logmel, self.min_gain)
+        return self.run.band_gains(windows, logmel, self.min_gain)
 
     def _apply(self, upto: int, final: bool) -> np.ndarray:
         s, f = self.settings, self.f

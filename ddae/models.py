@@ -1,7 +1,9 @@
 """The two autoencoders, and saving/loading a trained run with its feature settings and statistics.
 
-Both models take a (context frames x mel bands) window of normalised noisy log-mel and return the
-normalised clean log-mel of the centre frame (the last frame for a causal model).
+Both models take a (context frames x mel bands) window of normalised noisy log-mel and return, for the
+centre frame (the last frame for a causal model), either the normalised clean log-mel (target 'logmel',
+Lu et al.'s mapping) or the mel-band mask sqrt(clean / noisy power) clipped to [0, 1] (target 'mask', a
+sigmoid output). Either way the clean log-mel estimate is defined, and so are the band gains.
 """
 
 from __future__ import annotations
@@ -13,20 +15,23 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DenoiserError
-from .features import NormStats
+from .features import NormStats, band_gains
 from .settings import FeatureSettings
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "train_config.json"
 PRETRAINED_DIR = "pretrained"
+TARGETS = ("logmel", "mask")
 
 
 def build_model(model_type: int, context: int, n_mels: int, units: str = "512,256,128,256,512",
-                filters: str = "16,32", dropout: float = 0.0):
+                filters: str = "16,32", dropout: float = 0.0, target: str = "logmel"):
     """Type 1: dense deep denoising autoencoder (Lu et al. 2013). Type 2: convolutional encoder-decoder."""
     import keras
     from keras import layers
 
+    check_target(target)
+    act = "sigmoid" if target == "mask" else None
     inp = keras.Input((context, n_mels), name="noisy_logmel")
     if model_type == 1:
         x = layers.Flatten()(inp)
@@ -34,7 +39,7 @@ def build_model(model_type: int, context: int, n_mels: int, units: str = "512,25
             x = layers.Dense(n, activation="relu", name=f"dense_{i}")(x)
             if dropout > 0:
                 x = layers.Dropout(dropout)(x)
-        out = layers.Dense(n_mels, name="clean_logmel")(x)
+        out = layers.Dense(n_mels, activation=act, name=f"clean_{target}")(x)
     elif model_type == 2:
         widths = _ints(filters, "filters")
         if n_mels % (2 ** len(widths)):
@@ -45,10 +50,17 @@ def build_model(model_type: int, context: int, n_mels: int, units: str = "512,25
         for i, n in enumerate(reversed([8] + widths[:-1])):  # decoder: back to n_mels bands
             x = layers.Conv2DTranspose(n, (3, 3), strides=(1, 2), padding="same", activation="relu", name=f"dec_{i}")(x)
         x = layers.Conv2D(1, (context, 1), padding="valid", name="to_frame")(x)  # all frames -> one frame
-        out = layers.Reshape((n_mels,), name="clean_logmel")(x)
+        x = layers.Reshape((n_mels,))(x)
+        out = layers.Activation(act or "linear", name=f"clean_{target}")(x)
     else:
         raise DenoiserError(f"model_type must be 1 (dense) or 2 (convolutional), got {model_type}")
     return keras.Model(inp, out, name=f"ddae_type{model_type}")
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise DenoiserError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    return target
 
 
 def _ints(text: str, name: str) -> list[int]:
@@ -66,14 +78,29 @@ class Run:
 
     def __init__(self, path: Path, model, settings: FeatureSettings, stats: NormStats, config: dict):
         self.path, self.model, self.settings, self.stats, self.config = path, model, settings, stats, config
-        self._predict = None
+        self.target = check_target(config.get("target", "logmel"))
 
     @property
     def name(self) -> str:
         return self.path.name
 
+    def band_gains(self, windows: np.ndarray, noisy_logmel: np.ndarray, min_gain: float) -> np.ndarray:
+        """Amplitude gain per mel band for each window's centre frame, clipped to [min_gain, 1]."""
+        out = self.predict(windows)
+        if self.target == "mask":
+            return np.clip(out.astype(np.float64), min_gain, 1.0)
+        return band_gains(self.stats.denorm_clean(out), noisy_logmel, min_gain)
+
+    def clean_logmel(self, windows: np.ndarray, noisy_logmel: np.ndarray) -> np.ndarray:
+        """The model's clean log-mel estimate for each window's centre frame."""
+        out = self.predict(windows)
+        if self.target == "mask":
+            return (noisy_logmel + 2.0 * np.log(np.clip(out, 1e-4, 1.0))).astype(np.float32)
+        return self.stats.denorm_clean(out).astype(np.float32)
+
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Normalised noisy windows (n, context, n_mels) -> normalised clean centre frames (n, n_mels)."""
+        """Normalised noisy windows (n, context, n_mels) -> the model's raw output (n, n_mels): normalised
+        clean log-mel or band mask, depending on `target`."""
         if len(windows) == 0:
             return np.zeros((0, self.settings.n_mels), np.float32)
         return np.asarray(self.model(windows.astype(np.float32), training=False))
@@ -157,6 +184,8 @@ def load_run(path: Path) -> Run:
             config = json.loads((path / CONFIG_FILE).read_text())
         except ValueError:
             raise DenoiserError(f"{path / CONFIG_FILE}: not valid JSON") from None
+        if config.get("target", "logmel") not in TARGETS:
+            raise DenoiserError(f"{path / CONFIG_FILE}: unknown target {config.get('target')!r}")
     from .cli import quiet_tensorflow
 
     quiet_tensorflow()
@@ -175,5 +204,11 @@ def load_run(path: Path) -> Run:
     return Run(path, model, settings, stats, config)
 
 
-def new_run_name(model_type: int, causal: bool = False) -> str:
-    return f"type{model_type}{'_causal' if causal else ''}_{time.strftime('%Y%m%d-%H%M%S')}"
+def new_run_name(model_type: int, causal: bool = False, target: str = "logmel", models_dir=None) -> str:
+    """type<N>[_mask][_causal]_<date-time>, with a suffix if that name is taken in models_dir."""
+    base = f"type{model_type}{'_mask' if target == 'mask' else ''}{'_causal' if causal else ''}_{time.strftime('%Y%m%d-%H%M%S')}"
+    name, k = base, 1
+    while models_dir is not None and ((Path(models_dir) / name).exists() or (Path(models_dir) / f".{name}.partial").exists()):
+        k += 1
+        name = f"{base}-{k}"
+    return name

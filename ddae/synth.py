@@ -162,6 +162,16 @@ def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarra
     return (clean + noise * np.sqrt(p_clean / p_noise / 10 ** (snr_db / 10))).astype(np.float32)
 
 
+def noise_excerpt(noise: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n samples of `noise` (tiled if shorter) from a random start, avoiding digitally silent stretches."""
+    noise = np.tile(noise, int(np.ceil(n / len(noise))) + 1)
+    for _ in range(50):
+        start = int(rng.integers(0, len(noise) - n + 1))
+        if np.sqrt(np.mean(noise[start:start + n] ** 2)) > 1e-4:
+            break
+    return noise[start:start + n]
+
+
 def sample_pairs(n_utterances: int, sample_rate: int, seed: int, snr_range=(-5.0, 15.0)):
     """Yield (name, clean, noisy, info) for a deterministic synthetic data set."""
     rng = np.random.default_rng(seed)

@@ -8,13 +8,13 @@ import numpy as np
 
 from .dataset import FeatureSet
 from .errors import DenoiserError
-from .features import NormStats
+from .features import NormStats, band_gains
 
 
 class WindowIndex:
     """Normalised noisy frames of many utterances, padded per utterance so windows never cross files."""
 
-    def __init__(self, fs: FeatureSet, stats: NormStats, past: int, future: int):
+    def __init__(self, fs: FeatureSet, stats: NormStats, past: int, future: int, target: str = "logmel"):
         self.context = past + 1 + future
         pieces, centres, offset = [], [], 0
         for _, noisy, _ in fs.utterances():
@@ -25,7 +25,7 @@ class WindowIndex:
             offset += n + past + future
         self.padded = np.concatenate(pieces).astype(np.float32) if pieces else np.zeros((0, stats.n_mels), np.float32)
         self.starts = np.concatenate(centres) if centres else np.zeros(0, np.int64)
-        self.targets = stats.norm_clean(fs.clean).astype(np.float32)
+        self.targets = training_targets(fs, stats, target)
 
     def __len__(self):
         return len(self.starts)
@@ -34,7 +34,15 @@ class WindowIndex:
         return self.padded[self.starts[rows][:, None] + np.arange(self.context)]
 
 
-def make_sequence(index: WindowIndex, batch_size: int, shuffle: bool, seed: int):
+def training_targets(fs: FeatureSet, stats: NormStats, target: str) -> np.ndarray:
+    """What the model learns to output: normalised clean log-mel, or the band mask in [0, 1]."""
+    if target == "mask":
+        return band_gains(fs.clean, fs.noisy, 0.0).astype(np.float32)
+    return stats.norm_clean(fs.clean).astype(np.float32)
+
+
+def make_sequence(index: WindowIndex, batch_size: int, shuffle: bool, seed: int, frames_per_epoch: int = 0):
+    """Batches of (windows, targets). With frames_per_epoch > 0, each epoch is a fresh random subset."""
     import keras
 
     class Batches(keras.utils.PyDataset):
@@ -42,13 +50,14 @@ def make_sequence(index: WindowIndex, batch_size: int, shuffle: bool, seed: int)
             super().__init__(workers=1, use_multiprocessing=False)
             self.rng = np.random.default_rng(seed)
             self.order = np.arange(len(index))
+            self.n = min(len(index), frames_per_epoch) if frames_per_epoch > 0 else len(index)
             self.on_epoch_end()
 
         def __len__(self):
-            return math.ceil(len(index) / batch_size)
+            return math.ceil(self.n / batch_size)
 
         def __getitem__(self, i):
-            rows = self.order[i * batch_size:(i + 1) * batch_size]
+            rows = self.order[i * batch_size:min((i + 1) * batch_size, self.n)]
             return index.windows(rows), index.targets[rows]
 
         def on_epoch_end(self):
@@ -58,8 +67,11 @@ def make_sequence(index: WindowIndex, batch_size: int, shuffle: bool, seed: int)
     return Batches()
 
 
-def identity_loss(fs: FeatureSet, stats: NormStats) -> float:
-    """MSE of taking the noisy input as the prediction, in the normalised clean space the loss uses."""
+def identity_loss(fs: FeatureSet, stats: NormStats, target: str = "logmel") -> float:
+    """MSE of leaving the input as it is (the noisy log-mel as the prediction, or a mask of 1),
+    in the space the loss uses."""
+    if target == "mask":
+        return float(np.mean((1.0 - training_targets(fs, stats, target)) ** 2))
     return float(np.mean((stats.norm_clean(fs.noisy) - stats.norm_clean(fs.clean)) ** 2))
 
 

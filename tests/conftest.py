@@ -30,22 +30,29 @@ def feature_dir(sample_dir, tmp_path_factory):
     return out
 
 
-def _train(feature_dir, models_dir, model_type, past, future):
+def train_config(feature_dir, models_dir, model_type=1, past=3, future=3, **overrides):
+    """The settings train_autoencoder.py would pass, for a tiny, fast model."""
+    cfg = dict(FEATURES=str(feature_dir), MODEL_TYPE=model_type, CONTEXT_PAST=past, CONTEXT_FUTURE=future,
+               UNITS="64,32,64", FILTERS="4,8", DROPOUT=0.0, TARGET="logmel", EPOCHS=2, PATIENCE=5,
+               BATCH_SIZE=128, FRAMES_PER_EPOCH=0, LEARNING_RATE=0.002, REDUCE_LR_PATIENCE=0, SEED=0, THREADS=0,
+               MODELS_DIR=str(models_dir), MODEL_LOGS_DIR=str(Path(models_dir).parent / "model_logs"), RESUME="")
+    cfg.update(overrides)
+    return cfg
+
+
+def _train(feature_dir, models_dir, model_type, past, future, **overrides):
     from ddae.train_run import train
 
-    cfg = dict(FEATURES=str(feature_dir), MODEL_TYPE=model_type, CONTEXT_PAST=past, CONTEXT_FUTURE=future,
-               UNITS="64,32,64", FILTERS="4,8", DROPOUT=0.0, EPOCHS=2, PATIENCE=5, BATCH_SIZE=128,
-               LEARNING_RATE=0.002, SEED=0, THREADS=0, MODELS_DIR=str(models_dir),
-               MODEL_LOGS_DIR=str(models_dir.parent / "model_logs"))
-    return train(cfg)
+    return train(train_config(feature_dir, models_dir, model_type, past, future, **overrides))
 
 
 @pytest.fixture(scope="session")
 def runs(feature_dir, tmp_path_factory):
-    """{'dense': run path, 'conv': run path, 'causal': run path} trained for 2 epochs on the tiny set."""
+    """Run paths trained for 2 epochs on the tiny set: 'dense', 'conv', 'causal' (all predicting clean
+    log-mel) and 'mask' (dense, predicting the band mask)."""
     models = tmp_path_factory.mktemp("work") / "models"
     return {"dense": _train(feature_dir, models, 1, 3, 3), "conv": _train(feature_dir, models, 2, 2, 2),
-            "causal": _train(feature_dir, models, 1, 4, 0)}
+            "causal": _train(feature_dir, models, 1, 4, 0), "mask": _train(feature_dir, models, 1, 3, 3, TARGET="mask")}
 
 
 @pytest.fixture
