@@ -32,9 +32,11 @@ from ddae.cli import resolve_settings, run
 
 
 def main(cfg):
+    import sys
     from pathlib import Path
 
     from ddae.cli import progress, quiet_tensorflow
+    from ddae.errors import DenoiserError
     from ddae.evaluation import evaluate, improvement_plot, read_pairs, summary_markdown, write_per_file
     from ddae.models import load_run, resolve_run_path
 
@@ -55,8 +57,11 @@ def main(cfg):
         quiet_tensorflow()
         models = [load_run(resolve_run_path(m.strip(), cfg["MODELS_DIR"])) for m in cfg["MODEL"].split(",") if m.strip()]
     enhanced = [d.strip() for d in cfg["ENHANCED_DIR"].split(",") if d.strip()]
+    failures = []
     rows = evaluate(pairs, models, enhanced, cfg["BASELINE"], cfg["ORACLE"], cfg["MAX_ATTENUATION_DB"],
-                    progress=lambda it: progress(it, "evaluating"), noisereduce=cfg["NOISEREDUCE"])
+                    progress=lambda it: progress(it, "evaluating"), noisereduce=cfg["NOISEREDUCE"], failures=failures)
+    if not rows:
+        raise DenoiserError(f"none of the {len(pairs)} pair(s) could be evaluated: " + "; ".join(failures[:5]))
     out = Path(cfg["OUT_DIR"])
     out.mkdir(parents=True, exist_ok=True)
     write_per_file(rows, out / "per_file.csv")
@@ -65,6 +70,11 @@ def main(cfg):
     improvement_plot(rows, out / "improvement.png")
     print(text)
     print(f"wrote {out}/per_file.csv, {out}/summary.md and {out}/improvement.png")
+    if failures:
+        print(f"{len(failures)} pair(s) could not be evaluated and are left out:", file=sys.stderr)
+        for f in failures:
+            print(f"  {f}", file=sys.stderr)
+        return 1
     return 0
 
 

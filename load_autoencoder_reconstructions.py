@@ -1,6 +1,6 @@
 """Load a trained model and save images of clean, noisy and denoised log-mel features.
 
-Usage: python load_autoencoder_reconstructions.py [--model latest] [--n_reconstructions 2] [--split test]
+Usage: python load_autoencoder_reconstructions.py [--model default|latest|PATH] [--n_reconstructions 2] [--split test]
 
 For each chosen utterance of the feature set's SPLIT, one PNG with three stacked panels (clean, noisy,
 denoised = the autoencoder's estimate), with time (s) and mel-band frequency (Hz) axes and one colour
@@ -8,8 +8,9 @@ scale, goes to IMAGES_DIR/<run>_<utterance>.png. A model whose feature settings 
 features' is refused.
 """
 
-MODEL = "latest"  # 'latest' (newest run in MODELS_DIR), 'pretrained', or a path to a run folder
-FEATURES = ""  # feature set folder; empty = the one the model was trained on
+MODEL = "default"  # 'default' (shipped pretrained model, else newest run), 'latest', 'pretrained' or a run folder
+FEATURES = ""  # feature set folder; empty = the one the model was trained on, if here, else FALLBACK_FEATURES
+FALLBACK_FEATURES = "data/features/sample"  # used when the model's own feature set is not on this machine
 N_RECONSTRUCTIONS = 2  # how many utterances to draw
 SPLIT = "test"  # which split to draw from: train, val or test
 IMAGES_DIR = "images"  # where the PNGs go
@@ -34,8 +35,10 @@ def main(cfg):
         raise DenoiserError(f"split must be one of {', '.join(SPLITS)}, got {cfg['SPLIT']!r}")
     model = load_run(resolve_run_path(cfg["MODEL"], cfg["MODELS_DIR"]))
     features = Path(cfg["FEATURES"] or model.config.get("features", ""))
+    if not cfg["FEATURES"] and not features.is_dir():
+        features = Path(cfg["FALLBACK_FEATURES"])
     if not str(features) or not features.is_dir():
-        raise DenoiserError(f"feature set {str(features)!r} not found: pass --features")
+        raise DenoiserError(f"feature set {str(features)!r} not found: pass --features (run extract_features.py first)")
     model.check_features(FeatureSettings.load(features), f"the feature set {features}")
     fs = load_feature_set(features, cfg["SPLIT"])
     if not fs.files:

@@ -109,12 +109,19 @@ def extract_feature_set(pairs, out_dir: Path, s: FeatureSettings, val_fraction=0
     splits = split_names([rel for _, _, rel in pairs], val_fraction, test_fraction, seed, split_by)
     where = {name: split for split, names in splits.items() for name in names}
     feats = {split: {"noisy": [], "clean": [], "files": []} for split in SPLITS}
+    bad = []
     for clean_path, noisy_path, rel in (progress(pairs) if progress else pairs):
-        clean, noisy = load_pair(clean_path, noisy_path, s)
+        try:
+            clean, noisy = load_pair(clean_path, noisy_path, s)
+        except DenoiserError as e:
+            bad.append(str(e))
+            continue
         bucket = feats[where[rel]]
         bucket["noisy"].append(compute_logmel(noisy, s))
         bucket["clean"].append(compute_logmel(clean, s))
         bucket["files"].append(rel)
+    if bad:
+        raise DenoiserError(f"{len(bad)} of {len(pairs)} pair(s) cannot be used, nothing was written: " + "; ".join(bad))
     train = feats["train"]
     stats = NormStats.fit(np.concatenate(train["noisy"]), np.concatenate(train["clean"]))
 

@@ -57,41 +57,56 @@ def oracle_denoise(clean: np.ndarray, noisy: np.ndarray, sr: int, s: FeatureSett
 
 
 def evaluate(pairs: list[dict], models: list[Run], enhanced_dirs: list[str], baseline: bool, oracle: bool,
-             max_att: float, progress=None, noisereduce: bool = False) -> list[dict]:
-    """One row per (file, system) with input_<m>, <m>, <m>_imp and any condition columns."""
+             max_att: float, progress=None, noisereduce: bool = False, failures: list | None = None) -> list[dict]:
+    """One row per (file, system) with input_<m>, <m>, <m>_imp and any condition columns.
+
+    With a `failures` list, a pair that cannot be read is skipped and its error appended there;
+    without one, the first bad pair raises."""
     s = models[0].settings if models else FeatureSettings()
     rows = []
     for pair in (progress(pairs) if progress else pairs):
-        clean, sr = read_audio(pair["clean"])
-        noisy, sr_n = read_audio(pair["noisy"])
-        if sr != sr_n:
-            raise DenoiserError(f"{pair['noisy']}: {sr_n} Hz but its clean reference is {sr} Hz")
-        clean, noisy = align(clean, noisy, sr, f"{pair['noisy']}: ")
-        noisy = noisy.astype(np.float32)
-        systems = {"noisy": noisy}
-        for run in models:
-            systems[run.name] = denoise_array(run, noisy, sr, max_attenuation_db=max_att)
-        for d in enhanced_dirs:
-            est, sr_e = read_audio(Path(d) / pair["rel"])
-            if sr_e != sr:
-                raise DenoiserError(f"{Path(d) / pair['rel']}: {sr_e} Hz, but the reference is {sr} Hz")
-            systems[f"enhanced:{Path(d).name}"] = align(clean, est, sr, f"{Path(d) / pair['rel']}: ")[1]
-        if baseline:
-            systems["wiener (baseline)"] = wiener_denoise(noisy, sr, s, max_att)
-        if noisereduce:
-            systems["noisereduce"] = noisereduce_denoise(noisy, sr)
-        if oracle:
-            systems["oracle band gain"] = oracle_denoise(clean, noisy, sr, s, max_att)
-        scores = {name: all_metrics(clean, est, sr) for name, est in systems.items()}
-        conditions = {k: v for k, v in pair.items() if k not in ("clean", "noisy", "rel")}
-        for name, sc in scores.items():
-            row = {"noisy": str(pair["noisy"]), "system": name, **conditions}
-            for m in METRICS:
-                row[f"input_{m}"] = scores["noisy"][m]
-                row[m] = sc[m]
-                row[f"{m}_imp"] = sc[m] - scores["noisy"][m]
-            row["error"] = sc["error"]
-            rows.append(row)
+        try:
+            rows.extend(_score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, noisereduce, s))
+        except DenoiserError as e:
+            if failures is None:
+                raise
+            failures.append(str(e))
+    return rows
+
+
+def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, noisereduce, s) -> list[dict]:
+    """The rows of one pair: every system scored against the clean reference."""
+    rows = []
+    clean, sr = read_audio(pair["clean"])
+    noisy, sr_n = read_audio(pair["noisy"])
+    if sr != sr_n:
+        raise DenoiserError(f"{pair['noisy']}: {sr_n} Hz but its clean reference is {sr} Hz")
+    clean, noisy = align(clean, noisy, sr, f"{pair['noisy']}: ")
+    noisy = noisy.astype(np.float32)
+    systems = {"noisy": noisy}
+    for run in models:
+        systems[run.name] = denoise_array(run, noisy, sr, max_attenuation_db=max_att)
+    for d in enhanced_dirs:
+        est, sr_e = read_audio(Path(d) / pair["rel"])
+        if sr_e != sr:
+            raise DenoiserError(f"{Path(d) / pair['rel']}: {sr_e} Hz, but the reference is {sr} Hz")
+        systems[f"enhanced:{Path(d).name}"] = align(clean, est, sr, f"{Path(d) / pair['rel']}: ")[1]
+    if baseline:
+        systems["wiener (baseline)"] = wiener_denoise(noisy, sr, s, max_att)
+    if noisereduce:
+        systems["noisereduce"] = noisereduce_denoise(noisy, sr)
+    if oracle:
+        systems["oracle band gain"] = oracle_denoise(clean, noisy, sr, s, max_att)
+    scores = {name: all_metrics(clean, est, sr) for name, est in systems.items()}
+    conditions = {k: v for k, v in pair.items() if k not in ("clean", "noisy", "rel")}
+    for name, sc in scores.items():
+        row = {"noisy": str(pair["noisy"]), "system": name, **conditions}
+        for m in METRICS:
+            row[f"input_{m}"] = scores["noisy"][m]
+            row[m] = sc[m]
+            row[f"{m}_imp"] = sc[m] - scores["noisy"][m]
+        row["error"] = sc["error"]
+        rows.append(row)
     return rows
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ddae.audio import write_audio
-from ddae.dataset import SPLITS, load_feature_set, load_pair, pair_files, split_names
+from ddae.dataset import SPLITS, extract_feature_set, load_feature_set, load_pair, pair_files, split_names
 from ddae.errors import DenoiserError
 from ddae.settings import FeatureSettings
 
@@ -76,3 +76,28 @@ def test_feature_set_layout(feature_dir):
     sets = [set(load_feature_set(feature_dir, s).files) for s in SPLITS]
     assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
     assert FeatureSettings.load(feature_dir) == FeatureSettings()
+
+
+def test_bad_pairs_are_all_listed_and_nothing_is_written(tmp_path):
+    for name in ("a", "b", "c", "d"):
+        _wav(tmp_path / "clean" / f"{name}.wav")
+        _wav(tmp_path / "noisy" / f"{name}.wav")
+    (tmp_path / "noisy" / "b.wav").write_bytes(b"")
+    (tmp_path / "clean" / "c.wav").write_text("not audio")
+    with pytest.raises(DenoiserError) as e:
+        extract_feature_set(pair_files(tmp_path / "clean", tmp_path / "noisy"), tmp_path / "feats", FeatureSettings(),
+                            0.25, 0.25, 0)
+    assert "2 of 4 pair(s)" in str(e.value) and "b.wav: empty file" in str(e.value) and "c.wav: not a readable" in str(e.value)
+    assert not (tmp_path / "feats").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["clean", "noisy"]
+
+
+def test_split_by_folder_keeps_each_folder_in_one_split():
+    names = [f"spk{s}/u{u}.wav" for s in range(10) for u in range(5)]
+    splits = split_names(names, 0.2, 0.1, 0, split_by="folder")
+    assert sorted(sum(splits.values(), [])) == sorted(names)
+    where = {n.split("/")[0]: k for k, v in splits.items() for n in v}
+    for k, v in splits.items():
+        assert all(where[n.split("/")[0]] == k for n in v)
+    assert len({n.split("/")[0] for n in splits["val"]}) == 2 and len({n.split("/")[0] for n in splits["test"]}) == 1
+    with pytest.raises(DenoiserError, match="split_by"):
+        split_names(names, 0.2, 0.1, 0, split_by="speaker")

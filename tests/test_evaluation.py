@@ -1,4 +1,5 @@
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,3 +62,26 @@ def test_pairing_errors_are_clear(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DenoiserError, match="'clean' and 'noisy'"):
         read_pairs("", "", str(tmp_path / "bad.csv"))
+
+
+def test_script_scores_the_good_pairs_and_lists_the_bad_ones(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for i in range(2):
+        clean, noisy = tone_in_noise(1.0, snr_db=5, seed=i)
+        write_audio(tmp_path / "clean" / f"f{i}.wav", clean, 16000)
+        write_audio(tmp_path / "noisy" / f"f{i}.wav", noisy, 16000)
+    (tmp_path / "noisy" / "f1.wav").write_bytes(b"")  # a broken noisy file
+    r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--clean_dir", str(tmp_path / "clean"),
+                        "--noisy_dir", str(tmp_path / "noisy"), "--out_dir", str(tmp_path / "res"), "--oracle", "false"],
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 1 and "f1.wav: empty file" in r.stderr and "Traceback" not in r.stderr
+    with open(tmp_path / "res" / "per_file.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {Path(row["noisy"]).name for row in rows} == {"f0.wav"}
+    assert {row["system"] for row in rows} == {"noisy", "wiener (baseline)", "noisereduce"}
