@@ -116,8 +116,7 @@ def save_run(folder: Path, model, settings: FeatureSettings, stats: NormStats, c
     import keras
 
     folder.mkdir(parents=True, exist_ok=True)
-    bare = keras.models.clone_model(model)  # without optimizer state: a third of the size, nothing lost for inference
-    bare.set_weights(model.get_weights())
+    bare = keras.Model(model.inputs, model.outputs, name=model.name)  # same layers, no optimizer state: a third of the size
     bare.save(folder / MODEL_FILE)
     settings.save(folder)
     stats.save(folder)

@@ -73,3 +73,18 @@ def test_latest_and_paths(runs, tmp_path):
         resolve_run_path("latest", tmp_path)
     with pytest.raises(DenoiserError, match="no pretrained"):
         resolve_run_path("pretrained", tmp_path)
+
+
+def test_saved_runs_carry_no_optimizer_state(tmp_path, rng):
+    """A trained, compiled model is saved with its weights only (Adam's moments would triple the file)."""
+    s = FeatureSettings(context_past=2, context_future=2)
+    model = build_model(1, s.context, s.n_mels, "256,256", target="mask")
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(rng.normal(size=(16, 5, 64)).astype(np.float32), rng.uniform(size=(16, 64)).astype(np.float32), verbose=0)
+    save_run(tmp_path / "run", model, s, NormStats.fit(rng.normal(size=(20, 64)), rng.normal(size=(20, 64))),
+             {"target": "mask"})
+    size = (tmp_path / "run" / "model.keras").stat().st_size
+    assert size < 1.3 * 4 * model.count_params() + 50_000, size
+    run = load_run(tmp_path / "run")
+    x = rng.normal(size=(3, 5, 64)).astype(np.float32)
+    assert np.array_equal(np.asarray(model(x)), run.predict(x)) and run.target == "mask"
