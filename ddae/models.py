@@ -116,7 +116,7 @@ def save_run(folder: Path, model, settings: FeatureSettings, stats: NormStats, c
     import keras
 
     folder.mkdir(parents=True, exist_ok=True)
-    bare = keras.Model(model.input, model.output, name=model.name)  # same layers, no optimizer state: a third of the size
+    bare = keras.Model(model.inputs[0], model.outputs[0], name=model.name)  # same layers, no optimizer state: a third of the size
     bare.save(folder / MODEL_FILE)
     settings.save(folder)
     stats.save(folder)
