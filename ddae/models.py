@@ -133,11 +133,19 @@ def list_runs(models_dir: Path) -> list[Path]:
     return sorted(runs, key=lambda p: ((p / MODEL_FILE).stat().st_mtime, p.name))
 
 
+PROJECT_MODELS = Path(__file__).resolve().parents[1] / "models"  # where the shipped models live in a checkout
+
+
 def pretrained_runs(models_dir: Path) -> list[Path]:
-    folder = Path(models_dir) / PRETRAINED_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and (p / MODEL_FILE).is_file())
+    """Shipped runs in models_dir/pretrained/, else in the project's own models/pretrained/ (so the scripts
+    find them from any working directory)."""
+    for base in (Path(models_dir), PROJECT_MODELS):
+        folder = base / PRETRAINED_DIR
+        if folder.is_dir():
+            runs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / MODEL_FILE).is_file())
+            if runs:
+                return runs
+    return []
 
 
 def resolve_run_path(spec: str, models_dir: Path, causal: bool = False) -> Path:

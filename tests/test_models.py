@@ -66,14 +66,21 @@ def test_check_features_names_the_differences(runs):
         run.check_features(FeatureSettings(n_mels=40), "the features")
 
 
-def test_latest_and_paths(runs, tmp_path):
+def test_latest_and_paths(runs, tmp_path, monkeypatch):
+    import ddae.models
+
     models = runs["dense"].parent
     assert resolve_run_path("latest", models) == list_runs(models)[-1]
     assert resolve_run_path(str(runs["conv"] / "model.keras"), models) == runs["conv"]
     with pytest.raises(DenoiserError, match="no trained model"):
         resolve_run_path("latest", tmp_path)
+    # from any working directory, the shipped models are found in the project's own models/pretrained/
+    assert resolve_run_path("pretrained", tmp_path).parent == ddae.models.PROJECT_MODELS / "pretrained"
+    assert resolve_run_path("default", models).parent == ddae.models.PROJECT_MODELS / "pretrained"
+    monkeypatch.setattr(ddae.models, "PROJECT_MODELS", tmp_path / "elsewhere")
     with pytest.raises(DenoiserError, match="no pretrained"):
         resolve_run_path("pretrained", tmp_path)
+    assert resolve_run_path("default", models) == list_runs(models)[-1]  # nothing shipped: the newest run
 
 
 def test_saved_runs_carry_no_optimizer_state(tmp_path, rng):

@@ -43,7 +43,7 @@ def test_pipeline_end_to_end(workdir):
         assert (logs / "training_log.csv").read_text().startswith("epoch")
         assert (logs / "training_curve.png").stat().st_size > 1000
         assert (logs / "tensorboard").is_dir()
-    r = script("load_autoencoder_reconstructions.py", "--n_reconstructions", 2, cwd=workdir)
+    r = script("load_autoencoder_reconstructions.py", "--n_reconstructions", 2, "--model", "latest", cwd=workdir)
     pngs = sorted((workdir / "images").glob("*.png"))
     assert len(pngs) == 2 and all(p.name.startswith(runs[-1]) for p in pngs)  # 'latest' = the type 2 run
 
