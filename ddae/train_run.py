@@ -115,7 +115,8 @@ def train(cfg: dict) -> Path:
     if nan_stop.nan_epoch is not None:
         print("warning: the loss became NaN; training stopped and the best model before it was kept")
     print(f"trained in {seconds:.1f} s, {len(history['val_loss'])} epochs (best: {best + 1})")
-    print(f"validation loss {val_loss:.4f} vs identity mapping (noisy input as prediction) {id_loss:.4f}: "
+    baseline = "a mask of 1 (input left as it is)" if target == "mask" else "identity mapping (noisy input as prediction)"
+    print(f"validation loss {val_loss:.4f} vs {baseline} {id_loss:.4f}: "
           f"{100 * (1 - val_loss / id_loss):.1f} % lower")
     print(f"saved {final / MODEL_FILE}; logs and training curve in {logs_dir}")
     return final

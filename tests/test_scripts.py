@@ -33,7 +33,7 @@ def test_pipeline_end_to_end(workdir):
     for model_type in (1, 2):
         r = script("train_autoencoder.py", "--model_type", model_type, "--epochs", 1, "--units", "32,16,32",
                    "--filters", "4,8", cwd=workdir)
-        assert "identity mapping" in r.stdout
+        assert "a mask of 1 (input left as it is)" in r.stdout  # the default target is the mask
     runs = sorted(p.name for p in (workdir / "models").iterdir())
     assert [r[:5] for r in runs] == ["type1", "type2"]
     for run in runs:
