@@ -15,7 +15,7 @@ import numpy as np
 
 from .audio import atomic_folder, read_audio, write_audio
 from .errors import DenoiserError
-from .synth import mix_at_snr, noise_excerpt
+from .synth import mix_at_snr, noise_excerpt, random_crop
 
 SNRS = (-5, 0, 5, 10, 15)
 HELD_OUT_VCC = ("vcc2016:SF1", "vcc2016:SM1")
@@ -61,10 +61,7 @@ def build_devset(shared, out_dir, n_pairs: int = 150, sample_rate: int = 16000) 
             nz = noise_rows[int(rng.integers(len(noise_rows)))]
             snr = SNRS[i % len(SNRS)]
             clean, _ = read_audio(shared / sp["path"], sample_rate)
-            max_n = int(MAX_SECONDS * sample_rate)
-            if len(clean) > max_n:
-                start = int(rng.integers(0, len(clean) - max_n + 1))
-                clean = clean[start:start + max_n]
+            clean = random_crop(clean, int(MAX_SECONDS * sample_rate), rng)
             noise, _ = read_audio(shared / nz["path"], sample_rate)
             noise = noise_excerpt(noise, len(clean), rng)
             level = 10 ** (rng.uniform(-33, -20) / 20) / (np.sqrt(np.mean(clean ** 2)) + 1e-12)

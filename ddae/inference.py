@@ -3,8 +3,8 @@
 Every path (whole file, overlapping blocks of a long file, small real-time chunks) goes through
 `StreamingDenoiser`, so they give the same output. For each STFT frame the model predicts the clean
 log-mel from the noisy log-mel and its context (or the band mask directly); exp((clean - noisy) / 2),
-clipped to [floor, 1], is the amplitude gain per mel band, spread onto FFT bins through the normalised transposed mel filterbank and
-applied to the noisy STFT (noisy phase); weighted overlap-add gives the output. With all gains at 1 the
+clipped to [floor, 1], is the amplitude gain per mel band, spread onto FFT bins through the normalised
+transposed mel filterbank and applied to the noisy STFT (noisy phase); weighted overlap-add gives the output. With all gains at 1 the
 output equals the input.
 """
 

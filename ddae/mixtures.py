@@ -21,7 +21,7 @@ import numpy as np
 from .audio import atomic_folder, read_audio, resample, write_audio
 from .devset import held_out
 from .errors import DenoiserError
-from .synth import coloured_noise, mix_at_snr, noise_excerpt
+from .synth import coloured_noise, mix_at_snr, noise_excerpt, random_crop
 
 MIN_SNR, MAX_SNR = -5.0, 20.0
 MAX_SECONDS = 10.0
@@ -36,13 +36,6 @@ def generated_noise(kind: str, n: int, sample_rate: int, rng: np.random.Generato
         x = np.fft.irfft(spec / np.sqrt(1 + (f / cutoff) ** 8), n)
         return (x / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32)
     return coloured_noise(n, {"white": 0.0, "pink": 1.0, "brown": 2.0}[kind], rng)
-
-
-def _crop(x: np.ndarray, n_max: int, rng) -> np.ndarray:
-    if len(x) <= n_max:
-        return x
-    start = int(rng.integers(0, len(x) - n_max + 1))
-    return x[start:start + n_max]
 
 
 def _rms(x) -> float:
@@ -79,7 +72,7 @@ def make_mixture(m: _Material, i: int, rng: np.random.Generator) -> tuple[np.nda
     from scipy.signal import fftconvolve
 
     sr = m.sr
-    clean = _crop(m.utterance(i), int(MAX_SECONDS * sr), rng).astype(np.float64)
+    clean = random_crop(m.utterance(i), int(MAX_SECONDS * sr), rng).astype(np.float64)
     n = len(clean)
     info = {"speaker": m.speech[i]["speaker"], "speech_file": m.speech[i]["path"], "reverb": "", "telephone": 0}
     if m.rirs and rng.random() < 0.15:

@@ -78,7 +78,7 @@ class Run:
 
     def __init__(self, path: Path, model, settings: FeatureSettings, stats: NormStats, config: dict):
         self.path, self.model, self.settings, self.stats, self.config = path, model, settings, stats, config
-        self.target = check_target(config.get("target", "logmel"))
+        self.target = config.get("target", "logmel")  # checked by load_run
 
     @property
     def name(self) -> str:
@@ -217,9 +217,11 @@ def load_run(path: Path) -> Run:
 
 def new_run_name(model_type: int, causal: bool = False, target: str = "logmel", models_dir=None) -> str:
     """type<N>[_mask][_causal]_<date-time>, with a suffix if that name is taken in models_dir."""
-    base = f"type{model_type}{'_mask' if target == 'mask' else ''}{'_causal' if causal else ''}_{time.strftime('%Y%m%d-%H%M%S')}"
+    kind = f"type{model_type}{'_mask' if target == 'mask' else ''}{'_causal' if causal else ''}"
+    base = f"{kind}_{time.strftime('%Y%m%d-%H%M%S')}"
     name, k = base, 1
-    while models_dir is not None and ((Path(models_dir) / name).exists() or (Path(models_dir) / f".{name}.partial").exists()):
+    taken = lambda n: models_dir is not None and any((Path(models_dir) / p).exists() for p in (n, f".{n}.partial"))  # noqa: E731
+    while taken(name):
         k += 1
         name = f"{base}-{k}"
     return name

@@ -172,6 +172,14 @@ def noise_excerpt(noise: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
     return noise[start:start + n]
 
 
+def random_crop(x: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:
+    """At most n_max samples of x, from a random start (x itself if it is short enough)."""
+    if len(x) <= n_max:
+        return x
+    start = int(rng.integers(0, len(x) - n_max + 1))
+    return x[start:start + n_max]
+
+
 def sample_pairs(n_utterances: int, sample_rate: int, seed: int, snr_range=(-5.0, 15.0)):
     """Yield (name, clean, noisy, info) for a deterministic synthetic data set."""
     rng = np.random.default_rng(seed)

@@ -98,3 +98,14 @@ def test_saved_runs_carry_no_optimizer_state(tmp_path, rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. Keras' "structure of `inputs` doesn't match" on every call
         assert np.array_equal(np.asarray(model(x)), run.predict(x)) and run.target == "mask"
+
+
+def test_a_run_with_an_unknown_target_is_refused(runs, tmp_path):
+    import json
+
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["mask"], bad)
+    config = json.loads((bad / "train_config.json").read_text())
+    (bad / "train_config.json").write_text(json.dumps({**config, "target": "banana"}))
+    with pytest.raises(DenoiserError, match="unknown target 'banana'"):
+        load_run(bad)
