@@ -33,7 +33,7 @@ def main(cfg):
     from ddae.cli import quiet_tensorflow
     from ddae.enhance import denoise_file, plan_jobs
     from ddae.errors import DenoiserError
-    from ddae.models import load_run, resolve_run_path
+    from ddae.runs import load_run, resolve_run_path
 
     jobs = plan_jobs(cfg["INPUTS"], cfg["OUTPUT"])
     quiet_tensorflow(cfg["THREADS"])

@@ -1,31 +1,35 @@
-"""Score denoisers with PESQ, STOI, ESTOI and SI-SDR against the noisy input, a classic baseline and the oracle.
+"""Score denoisers with PESQ, STOI, ESTOI and SI-SDR against the noisy input, peers, a baseline and the oracle.
 
 Usage:
   python evaluate.py --clean_dir C --noisy_dir N [--model PATH[,PATH...]] [--enhanced_dir E[,E...]] --out_dir R
-  python evaluate.py --pairs data/devset/pairs.csv --model latest
-  python evaluate.py --make_devset true            # build data/devset/ from ../shared/data (held-out material)
+  python evaluate.py --pairs data/devset_v2/pairs.csv --model default --out_dir results/dev2
+  python evaluate.py --make_devset true            # build data/devset_v2/ from ../shared/data (held-out material)
+  python evaluate.py --pairs data/devset_v2/pairs.csv --model default --input_gain_db -25 --peers "" --oracle false
 
 Files are paired by relative path (or listed in a CSV with 'clean' and 'noisy' columns; any other columns,
-such as snr_db or noise, are conditions). Writes OUT_DIR/per_file.csv (one row per file and system),
-OUT_DIR/summary.md (mean and 95 % CI per system, overall and per condition; also printed) and
+such as condition, snr_db or noise, are conditions). Writes OUT_DIR/per_file.csv (one row per file and
+system), OUT_DIR/summary.md (mean and 95 % CI per system, overall and per condition; also printed) and
 OUT_DIR/improvement.png. PESQ is wide-band at 16 kHz, narrow-band at 8 kHz; other rates are resampled to
-16 kHz for PESQ. A file where PESQ fails gets NaN and the reason.
+16 kHz for PESQ. A file where PESQ fails gets NaN and the reason. Peers that are not installed are skipped
+with a note (pip install -r requirements-peers.txt installs them).
 """
 
 CLEAN_DIR = ""  # clean references
 NOISY_DIR = ""  # noisy inputs (same relative paths)
 PAIRS = ""  # or a CSV with clean,noisy[,conditions...] columns (paths relative to the CSV)
-MODEL = ""  # comma-separated models to run on the fly: 'latest', 'pretrained', 'default' or run folders
+MODEL = ""  # comma-separated models to run on the fly: 'default', 'pretrained', 'latest' or run folders
 ENHANCED_DIR = ""  # comma-separated folders of already denoised files (same relative paths as the noisy ones)
 OUT_DIR = "results"  # where per_file.csv, summary.md and improvement.png go
 BASELINE = True  # include the decision-directed Wiener filter
-NOISEREDUCE = True  # include noisereduce (spectral gating, non-stationary mode), the usual off-the-shelf peer
+PEERS = "rnnoise,webrtc,logmmse,noisereduce"  # the denoisers people would pick instead (comma-separated; '' = none)
 ORACLE = True  # include the oracle band gain (mel-band gains from the true clean signal)
 MAX_ATTENUATION_DB = 20.0  # gain floor for the models, the baseline and the oracle (denoise.py default)
+INPUT_GAIN_DB = 0.0  # scale every pair by this gain first (level robustness: the same files quieter or louder)
 LIMIT = 0  # evaluate only the first LIMIT pairs (0 = all)
 MAKE_DEVSET = False  # build the development set from SHARED_DATA into DEVSET_DIR, then evaluate it
-SHARED_DATA = "../shared/data"  # the training material (speech.csv, noise.csv)
-DEVSET_DIR = "data/devset"  # where the development set goes
+DEVSET_VERSION = 2  # 2: conditions (levels, telephone, rooms) x SNR x noise source; 1: the earlier set
+SHARED_DATA = "../shared/data"  # the training material (speech.csv, noise.csv, rir/)
+DEVSET_DIR = ""  # where the development set goes ('' = data/devset_v2, or data/devset for version 1)
 MODELS_DIR = "models"  # where 'latest' and 'pretrained' look
 
 from ddae.cli import resolve_settings, run
@@ -38,20 +42,28 @@ def main(cfg):
     from ddae.cli import progress, quiet_tensorflow
     from ddae.errors import DenoiserError
     from ddae.evaluation import evaluate, improvement_plot, read_pairs, summary_markdown, write_per_file
-    from ddae.models import load_run, resolve_run_path
+    from ddae.peers import available
+    from ddae.runs import load_run, resolve_run_path
 
     pairs_csv = cfg["PAIRS"]
     if cfg["MAKE_DEVSET"]:
-        from ddae.devset import build_devset
+        from ddae.devset import build_devset, build_devset_v2
 
-        out = build_devset(cfg["SHARED_DATA"], cfg["DEVSET_DIR"])
-        print(f"built the development set in {out}")
+        if cfg["DEVSET_VERSION"] not in (1, 2):
+            raise DenoiserError(f"devset_version must be 1 or 2, got {cfg['DEVSET_VERSION']}")
+        out = Path(cfg["DEVSET_DIR"] or ("data/devset_v2" if cfg["DEVSET_VERSION"] == 2 else "data/devset"))
+        (build_devset_v2 if cfg["DEVSET_VERSION"] == 2 else build_devset)(cfg["SHARED_DATA"], out)
+        print(f"built the development set (version {cfg['DEVSET_VERSION']}) in {out}")
         pairs_csv = pairs_csv or str(out / "pairs.csv")
-        if not (cfg["CLEAN_DIR"] or pairs_csv):
+        if not (cfg["CLEAN_DIR"] or cfg["PAIRS"] or cfg["MODEL"] or cfg["ENHANCED_DIR"]):
             return 0
     pairs = read_pairs(cfg["CLEAN_DIR"], cfg["NOISY_DIR"], pairs_csv)
     if cfg["LIMIT"] > 0:
         pairs = pairs[: cfg["LIMIT"]]
+    peers, missing = available([p.strip() for p in cfg["PEERS"].split(",") if p.strip()])
+    if missing:
+        print(f"note: peer(s) {', '.join(missing)} not installed and left out (pip install -r requirements-peers.txt)",
+              file=sys.stderr)
     models = []
     if cfg["MODEL"]:
         quiet_tensorflow()
@@ -59,7 +71,8 @@ def main(cfg):
     enhanced = [d.strip() for d in cfg["ENHANCED_DIR"].split(",") if d.strip()]
     failures = []
     rows = evaluate(pairs, models, enhanced, cfg["BASELINE"], cfg["ORACLE"], cfg["MAX_ATTENUATION_DB"],
-                    progress=lambda it: progress(it, "evaluating"), noisereduce=cfg["NOISEREDUCE"], failures=failures)
+                    progress=lambda it: progress(it, "evaluating"), peers=peers, failures=failures,
+                    input_gain_db=cfg["INPUT_GAIN_DB"])
     if not rows:
         raise DenoiserError(f"none of the {len(pairs)} pair(s) could be evaluated: " + "; ".join(failures[:5]))
     out = Path(cfg["OUT_DIR"])

@@ -27,7 +27,7 @@ def main(cfg):
     from ddae.dataset import SPLITS, load_feature_set
     from ddae.errors import DenoiserError
     from ddae.inference import predict_logmel
-    from ddae.models import load_run, resolve_run_path
+    from ddae.runs import load_run, resolve_run_path
     from ddae.plotting import save_reconstruction
     from ddae.settings import FeatureSettings
 

@@ -1,30 +1,44 @@
-"""Train a denoising autoencoder that maps noisy log-mel frames (with context) to the clean centre frame.
+"""Train a denoising autoencoder: noisy log-mel frames in, mel-band gains out.
 
-Usage: python train_autoencoder.py [--model_type 1|2] [--epochs 30] [--features data/features/sample] ...
+Usage: python train_autoencoder.py [--model_type 1|2|3] [--features data/features/sample] ...
+       python train_autoencoder.py --material ../shared/data --model_type 3      # audio mixed on the fly
 
-MODEL_TYPE 1 is the dense deep denoising autoencoder of Lu et al. (Interspeech 2013): the noisy frame with
-+-k context frames, flattened, through dense layers with a bottleneck. MODEL_TYPE 2 is a convolutional
-encoder-decoder over (frames x mel bands) patches. CONTEXT_FUTURE = 0 gives a causal model for streaming.
-Early stopping watches the validation loss (patience PATIENCE) and restores the best weights. The best
-model is saved as MODELS_DIR/<run>/model.keras with its feature settings and normalisation statistics;
-MODEL_LOGS_DIR/<run>/ gets a per-epoch CSV, a TensorBoard log and a training-curve PNG.
+Every model maps a sequence of normalised noisy log-mel frames to per-frame mel-band gains in [0, 1].
+MODEL_TYPE 1 is the dense deep denoising autoencoder of Lu et al. (Interspeech 2013) over CONTEXT_PAST + 1 +
+CONTEXT_FUTURE frames; 2 is a convolutional encoder-decoder over (frames x mel bands) patches; 3 is a causal
+recurrent model (two causal Conv1D layers, two GRUs, a dense gain layer) whose state carries across chunks.
+CONTEXT_FUTURE is the lookahead in frames (0 = causal, for streaming; type 3 uses it too).
+Data: a feature set from extract_features.py (FEATURES), or, with MATERIAL set, speech and noise mixed on the
+fly with augmentation over levels, EQ, rooms, telephone band and clipping (see ddae/onthefly.py).
+Early stopping watches the validation loss (patience PATIENCE) and keeps the best weights, also across an
+interruption (--resume). The best model is saved as MODELS_DIR/<run>/model.keras with its feature settings,
+normaliser and architecture; MODEL_LOGS_DIR/<run>/ gets a per-epoch CSV, a TensorBoard log and a training-curve PNG.
 """
 
-FEATURES = "data/features/sample"  # a feature set written by extract_features.py
-MODEL_TYPE = 1  # 1 = dense (Lu et al. 2013), 2 = convolutional
-CONTEXT_PAST = 5  # past context frames
-CONTEXT_FUTURE = 5  # future context frames (0 = causal, for streaming)
+FEATURES = "data/features/sample"  # a feature set written by extract_features.py (used when MATERIAL is empty)
+MATERIAL = ""  # or: a folder of speech and noise to mix on the fly (../shared/data, or speech/<speaker>/ + noise/<source>/)
+MODEL_TYPE = 1  # 1 = dense (Lu et al. 2013), 2 = convolutional, 3 = recurrent (GRU)
+CONTEXT_PAST = 5  # types 1 and 2: past frames in the window (type 3 remembers through its state)
+CONTEXT_FUTURE = 5  # lookahead frames (0 = causal, for streaming)
 UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the middle)
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
-DROPOUT = 0.0  # type 1: dropout after each hidden layer
-TARGET = "mask"  # what the model outputs: 'mask' (mel-band gain in [0, 1], measured best on real speech) or 'logmel' (clean log-mel, Lu et al.)
+RECURRENT_UNITS = 128  # type 3: width of the conv front end and of each GRU
+DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
+LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)
+NORMALISATION = "running"  # 'running' (causal per-band running mean: level- and channel-independent) or 'global' (training statistics)
+NORM_TAU_S = 3.0  # running normalisation: time constant in seconds
 EPOCHS = 30  # upper limit; early stopping usually ends sooner
 PATIENCE = 5  # early stopping patience (epochs without a better validation loss)
-BATCH_SIZE = 256  # frames per batch
-FRAMES_PER_EPOCH = 0  # frames drawn (fresh, at random) for each epoch; 0 = the whole training split
+BATCH_SIZE = 16  # segments per batch
+SEGMENT_SECONDS = 1.0  # feature sets: length of the training segments cut from utterances
+STEPS_PER_EPOCH = 0  # batches per epoch (0 = the whole feature set; 150 when mixing on the fly)
+VAL_BATCHES = 8  # mixing on the fly: fixed validation batches (3 s segments from held-out speakers and noises)
 LEARNING_RATE = 0.001  # Adam learning rate
+CLIPNORM = 3.0  # gradient norm clipping (0 = off)
 REDUCE_LR_PATIENCE = 0  # halve the learning rate after this many epochs without progress (0 = never)
-SEED = 0  # seed for weights and batch order
+SAMPLE_RATE = 16000  # mixing on the fly: the model's sample rate
+LOG_FLOOR = 1e-14  # mixing on the fly: features are log(mel power + LOG_FLOOR)
+SEED = 0  # seed for weights, batches and mixtures
 THREADS = 0  # CPU threads for TensorFlow (0 = all)
 MODELS_DIR = "models"  # runs are saved to MODELS_DIR/<run>/
 MODEL_LOGS_DIR = "model_logs"  # CSV, TensorBoard and curve per run
@@ -34,9 +48,10 @@ from ddae.cli import resolve_settings, run
 
 
 def main(cfg):
+    from ddae.cli import progress
     from ddae.train_run import train
 
-    train(cfg)
+    train(cfg, progress=lambda it, what: progress(it, what))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def test_signal(seconds, sr=16000, seed=0):
 def main(cfg):
     from ddae.cli import quiet_tensorflow
 
-    from ddae.models import list_runs, pretrained_runs
+    from ddae.runs import list_runs, pretrained_runs
 
     runs = {}
     for path in list_runs(cfg["MODELS_DIR"]):
@@ -55,7 +55,7 @@ def main(cfg):
         _memory(cfg, sorted(runs.values())[0])
     quiet_tensorflow(threads=1)
     from ddae.inference import denoise_array
-    from ddae.models import load_run
+    from ddae.runs import load_run
 
     x = test_signal(cfg["SECONDS"])
     print(f"real-time factor on one thread, {cfg['SECONDS']:.0f} s of 16 kHz audio (best of {cfg['REPEATS']}):")

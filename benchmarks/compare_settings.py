@@ -32,7 +32,7 @@ def main(cfg):
     from ddae.evaluation import read_pairs
     from ddae.inference import denoise_array
     from ddae.metrics import pesq_score, si_sdr
-    from ddae.models import load_run, resolve_run_path
+    from ddae.runs import load_run, resolve_run_path
 
     quiet_tensorflow()
     run = load_run(resolve_run_path(cfg["MODEL"], cfg["MODELS_DIR"]))

@@ -52,11 +52,3 @@ def wiener_denoise(x: np.ndarray, sample_rate: int, s: FeatureSettings | None = 
         gains[t] = g
         prev = (g ** 2) * gamma
     return istft(spec * gains, f, len(x))
-
-
-def noisereduce_denoise(noisy: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The peer people reach for: noisereduce's spectral gating (non-stationary mode, its defaults)."""
-    import noisereduce
-
-    y = noisereduce.reduce_noise(y=np.asarray(noisy, np.float32), sr=sample_rate, stationary=False)
-    return np.asarray(y, np.float32)[: len(noisy)]

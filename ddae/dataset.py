@@ -10,7 +10,7 @@ import numpy as np
 
 from .audio import atomic_folder, find_audio_files, read_audio
 from .errors import DenoiserError
-from .features import NormStats, compute_logmel
+from .features import compute_logmel
 from .settings import FeatureSettings
 
 SPLITS = ("train", "val", "test")
@@ -122,12 +122,10 @@ def extract_feature_set(pairs, out_dir: Path, s: FeatureSettings, val_fraction=0
         bucket["files"].append(rel)
     if bad:
         raise DenoiserError(f"{len(bad)} of {len(pairs)} pair(s) cannot be used, nothing was written: " + "; ".join(bad))
-    train = feats["train"]
-    stats = NormStats.fit(np.concatenate(train["noisy"]), np.concatenate(train["clean"]))
-
+    if not feats["train"]["files"]:
+        raise DenoiserError("the training split is empty: extract features from more files")
     with atomic_folder(out_dir) as tmp:
         s.save(tmp)
-        stats.save(tmp)
         summary = {"splits": {}, "seed": seed, "split_by": split_by}
         for split, b in feats.items():
             empty = np.zeros((0, s.n_mels), np.float32)

@@ -12,7 +12,7 @@ import soundfile as sf
 from .audio import AUDIO_EXTENSIONS, atomic_output, audio_info, find_audio_files, resample, _format_for
 from .errors import DenoiserError
 from .inference import StreamingDenoiser, denoise_array
-from .models import Run
+from .runs import Run
 
 LIMIT_KNEE = 0.95  # above this magnitude the output is soft-limited so that nothing clips
 LIMIT_CEILING = 0.995  # the limiter's output never reaches this

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read_audio
-from .baseline import noisereduce_denoise, wiener_denoise
+from .baseline import wiener_denoise
 from .dataset import pair_files
 from .errors import DenoiserError
-from .features import NormStats, band_gains, framing_for
-from .inference import denoise_array
+from .features import framing_for
+from .inference import OracleEstimator, denoise_array
 from .metrics import METRICS, align, all_metrics
-from .models import Run
 from .settings import FeatureSettings
 
 
@@ -42,31 +41,33 @@ def read_pairs(clean_dir: str, noisy_dir: str, pairs_csv: str) -> list[dict]:
     return [{"clean": c, "noisy": n, "rel": rel} for c, n, rel in pair_files(clean_dir, noisy_dir)]
 
 
-def oracle_run(s: FeatureSettings) -> Run:
-    """A model-less Run: the oracle supplies its own gains, so no statistics are needed."""
-    z, o = np.zeros(s.n_mels), np.ones(s.n_mels)
-    return Run(Path("oracle"), None, s, NormStats(z, o, z, o), {})
+class _SettingsOnly:
+    """What StreamingDenoiser needs of a run when the gains come from elsewhere (the oracle)."""
+
+    def __init__(self, s: FeatureSettings):
+        self.settings = s
 
 
 def oracle_denoise(clean: np.ndarray, noisy: np.ndarray, sr: int, s: FeatureSettings, max_att: float) -> np.ndarray:
     """Mel-band gains from the true clean signal: the ceiling of this band-gain representation."""
     f = framing_for(s, sr)
     clean_logmel = f.logmel(f.spectra(f.frames(clean)), s.log_floor)
-    gain_fn = lambda start, noisy_logmel: band_gains(clean_logmel[start:start + len(noisy_logmel)], noisy_logmel, 0.0)  # noqa: E731
-    return denoise_array(oracle_run(s), noisy, sr, max_attenuation_db=max_att, gain_fn=gain_fn)
+    return denoise_array(_SettingsOnly(s), noisy, sr, max_attenuation_db=max_att, estimator=OracleEstimator(clean_logmel))
 
 
-def evaluate(pairs: list[dict], models: list[Run], enhanced_dirs: list[str], baseline: bool, oracle: bool,
-             max_att: float, progress=None, noisereduce: bool = False, failures: list | None = None) -> list[dict]:
+def evaluate(pairs: list[dict], models: list, enhanced_dirs: list[str], baseline: bool, oracle: bool,
+             max_att: float, progress=None, peers=(), failures: list | None = None, input_gain_db: float = 0.0) -> list[dict]:
     """One row per (file, system) with input_<m>, <m>, <m>_imp and any condition columns.
 
+    `peers` names denoisers of ddae.peers to run. `input_gain_db` scales each pair (clean and noisy alike,
+    in floating point) before anything runs: the same files, quieter or louder.
     With a `failures` list, a pair that cannot be read is skipped and its error appended there;
     without one, the first bad pair raises."""
     s = models[0].settings if models else FeatureSettings()
     rows = []
     for pair in (progress(pairs) if progress else pairs):
         try:
-            rows.extend(_score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, noisereduce, s))
+            rows.extend(_score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db))
         except DenoiserError as e:
             if failures is None:
                 raise
@@ -74,15 +75,18 @@ def evaluate(pairs: list[dict], models: list[Run], enhanced_dirs: list[str], bas
     return rows
 
 
-def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, noisereduce, s) -> list[dict]:
+def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db=0.0) -> list[dict]:
     """The rows of one pair: every system scored against the clean reference."""
+    from .peers import DENOISERS, LABELS
+
     rows = []
     clean, sr = read_audio(pair["clean"])
     noisy, sr_n = read_audio(pair["noisy"])
     if sr != sr_n:
         raise DenoiserError(f"{pair['noisy']}: {sr_n} Hz but its clean reference is {sr} Hz")
     clean, noisy = align(clean, noisy, sr, f"{pair['noisy']}: ")
-    noisy = noisy.astype(np.float32)
+    gain = 10 ** (input_gain_db / 20)
+    clean, noisy = clean * gain, (noisy * gain).astype(np.float32)
     systems = {"noisy": noisy}
     for run in models:
         systems[run.name] = denoise_array(run, noisy, sr, max_attenuation_db=max_att)
@@ -90,15 +94,17 @@ def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, noisered
         est, sr_e = read_audio(Path(d) / pair["rel"])
         if sr_e != sr:
             raise DenoiserError(f"{Path(d) / pair['rel']}: {sr_e} Hz, but the reference is {sr} Hz")
-        systems[f"enhanced:{Path(d).name}"] = align(clean, est, sr, f"{Path(d) / pair['rel']}: ")[1]
+        systems[f"enhanced:{Path(d).name}"] = align(clean, est * gain, sr, f"{Path(d) / pair['rel']}: ")[1]
     if baseline:
         systems["wiener (baseline)"] = wiener_denoise(noisy, sr, s, max_att)
-    if noisereduce:
-        systems["noisereduce"] = noisereduce_denoise(noisy, sr)
+    for name in peers:
+        systems[LABELS[name]] = DENOISERS[name](noisy, sr)
     if oracle:
         systems["oracle band gain"] = oracle_denoise(clean, noisy, sr, s, max_att)
     scores = {name: all_metrics(clean, est, sr) for name, est in systems.items()}
     conditions = {k: v for k, v in pair.items() if k not in ("clean", "noisy", "rel")}
+    if input_gain_db:
+        conditions["input_gain_db"] = input_gain_db
     for name, sc in scores.items():
         row = {"noisy": str(pair["noisy"]), "system": name, **conditions}
         for m in METRICS:

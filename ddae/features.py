@@ -1,4 +1,4 @@
-"""Log-mel filterbank features, their normalisation, context windows and mel-band gains.
+"""Log-mel filterbank features and mel-band gains.
 
 Training, evaluation and denoising all call these functions, so features are defined once.
 The STFT frames a signal like librosa's `center=True` with zero padding: frame t is centred on
@@ -13,9 +13,6 @@ import numpy as np
 
 from .errors import DenoiserError
 from .settings import FeatureSettings
-
-NORM_FILE = "norm_stats.npz"
-
 
 class Framing:
     """STFT geometry at one sample rate, scaled from the settings' geometry at the model rate."""
@@ -121,66 +118,6 @@ def framing_for(s: FeatureSettings, sample_rate: int | None = None) -> Framing:
     return Framing(s, sample_rate)
 
 
-def context_windows(feats: np.ndarray, past: int, future: int) -> np.ndarray:
-    """(n_frames, past+1+future, n_mels): each frame with its neighbours; edges repeat the end frames."""
-    padded = np.concatenate([np.repeat(feats[:1], past, 0), feats, np.repeat(feats[-1:], future, 0)])
-    win = np.lib.stride_tricks.sliding_window_view(padded, past + 1 + future, axis=0)
-    return np.ascontiguousarray(win.transpose(0, 2, 1))
-
-
 def band_gains(clean_logmel: np.ndarray, noisy_logmel: np.ndarray, min_gain: float) -> np.ndarray:
     """Amplitude gain per band: sqrt(clean / noisy power), clipped to [min_gain, 1]."""
     return np.clip(np.exp(0.5 * (clean_logmel.astype(np.float64) - noisy_logmel)), min_gain, 1.0)
-
-
-class NormStats:
-    """Per-band mean and standard deviation of noisy inputs and clean targets (training split only)."""
-
-    def __init__(self, noisy_mean, noisy_std, clean_mean, clean_std):
-        self.noisy_mean = np.asarray(noisy_mean, np.float32)
-        self.noisy_std = np.asarray(noisy_std, np.float32)
-        self.clean_mean = np.asarray(clean_mean, np.float32)
-        self.clean_std = np.asarray(clean_std, np.float32)
-
-    @classmethod
-    def fit(cls, noisy: np.ndarray, clean: np.ndarray) -> "NormStats":
-        if len(noisy) == 0:
-            raise DenoiserError("cannot fit normalisation statistics on an empty training set")
-        floor = 1e-3
-        return cls(noisy.mean(0), np.maximum(noisy.std(0), floor), clean.mean(0), np.maximum(clean.std(0), floor))
-
-    @property
-    def n_mels(self) -> int:
-        return len(self.noisy_mean)
-
-    def norm_noisy(self, x):
-        return (x - self.noisy_mean) / self.noisy_std
-
-    def norm_clean(self, x):
-        return (x - self.clean_mean) / self.clean_std
-
-    def denorm_clean(self, y):
-        return y * self.clean_std + self.clean_mean
-
-    def save(self, folder) -> None:
-        from pathlib import Path
-
-        np.savez(Path(folder) / NORM_FILE, noisy_mean=self.noisy_mean, noisy_std=self.noisy_std,
-                 clean_mean=self.clean_mean, clean_std=self.clean_std)
-
-    @classmethod
-    def load(cls, folder) -> "NormStats":
-        from pathlib import Path
-
-        path = Path(folder) / NORM_FILE
-        if not path.is_file():
-            raise DenoiserError(f"{path} is missing: {folder} has no normalisation statistics")
-        try:
-            with np.load(path) as z:
-                stats = cls(z["noisy_mean"], z["noisy_std"], z["clean_mean"], z["clean_std"])
-        except Exception as e:
-            raise DenoiserError(f"{path} is not valid normalisation statistics ({e})") from None
-        arrays = (stats.noisy_mean, stats.noisy_std, stats.clean_mean, stats.clean_std)
-        if len({a.shape for a in arrays}) != 1 or not all(np.all(np.isfinite(a)) for a in arrays):
-            raise DenoiserError(f"{path}: inconsistent or non-finite statistics")
-        return stats

@@ -46,7 +46,7 @@ class _Material:
     """The training rows, with noise and impulse responses read once and kept in memory."""
 
     def __init__(self, shared: Path, sample_rate: int, progress=None):
-        _, speech, _, noise = held_out(shared)
+        _, speech, _, noise = held_out(shared, "v1")  # the recipe of the first pretrained models
         if not speech or not noise:
             raise DenoiserError(f"{shared}: no training speech or noise left after holding out the dev set")
         self.shared, self.sr = shared, sample_rate

@@ -1,66 +1,80 @@
-"""The two autoencoders, and saving/loading a trained run with its feature settings and statistics.
+"""The three model types, all under one contract.
 
-Both models take a (context frames x mel bands) window of normalised noisy log-mel and return, for the
-centre frame (the last frame for a causal model), either the normalised clean log-mel (target 'logmel',
-Lu et al.'s mapping) or the mel-band mask sqrt(clean / noisy power) clipped to [0, 1] (target 'mask', a
-sigmoid output). Either way the clean log-mel estimate is defined, and so are the band gains.
+Every model maps a sequence of normalised noisy log-mel frames (batch, T, n_mels) to per-frame mel-band
+gains in [0, 1] (batch, T, n_mels), through a sigmoid. Every model is causal in its own frames; a lookahead
+of `delay` frames is a delay: output frame t is the gain of input frame t - delay, so a model with
+`delay = context_future` sees that many future frames. The context therefore exists once, here, and
+training, evaluation, offline denoising, block processing and streaming all run the same layers.
+
+- Type 1, the dense deep denoising autoencoder of Lu et al. (2013): a window of past + 1 + future frames
+  through dense layers (a Conv1D whose kernel spans the window, then per-frame dense layers; the same
+  function as flattening the window into a dense layer).
+- Type 2, a convolutional encoder-decoder over (frames x mel bands) patches: each encoder layer halves the
+  mel axis, transposed convolutions restore it, a last convolution over time spans the rest of the window.
+- Type 3, recurrent, in the spirit of RNNoise and GTCRN: two causal Conv1D (kernel 3) front-end layers,
+  two GRUs, and a dense sigmoid layer over the concatenated conv and GRU outputs. Its state is carried
+  across streaming chunks and across the blocks of long files.
+
+`build_model` gives the training model (zero state at the start of every sequence); `stream_model` wires
+the same layers with their state as explicit inputs and outputs: (frames, *state) -> (gains, *state).
+Offline processing is streaming from the zero state, so both give the same gains.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
-
-import numpy as np
-
 from .errors import DenoiserError
-from .features import NormStats, band_gains
-from .settings import FeatureSettings
 
-MODEL_FILE = "model.keras"
-CONFIG_FILE = "train_config.json"
-PRETRAINED_DIR = "pretrained"
-TARGETS = ("logmel", "mask")
+MODEL_TYPES = (1, 2, 3)
+FRONT_KERNEL = 3  # type 3: kernel of each causal front-end convolution
 
 
-def build_model(model_type: int, context: int, n_mels: int, units: str = "512,256,128,256,512",
-                filters: str = "16,32", dropout: float = 0.0, target: str = "logmel"):
-    """Type 1: dense deep denoising autoencoder (Lu et al. 2013). Type 2: convolutional encoder-decoder."""
-    import keras
-    from keras import layers
-
-    check_target(target)
-    act = "sigmoid" if target == "mask" else None
-    inp = keras.Input((context, n_mels), name="noisy_logmel")
-    if model_type == 1:
-        x = layers.Flatten()(inp)
-        for i, n in enumerate(_ints(units, "units")):
-            x = layers.Dense(n, activation="relu", name=f"dense_{i}")(x)
-            if dropout > 0:
-                x = layers.Dropout(dropout)(x)
-        out = layers.Dense(n_mels, activation=act, name=f"clean_{target}")(x)
-    elif model_type == 2:
-        widths = _ints(filters, "filters")
-        if n_mels % (2 ** len(widths)):
-            raise DenoiserError(f"type 2 needs n_mels divisible by {2 ** len(widths)} (one halving per filter layer)")
-        x = layers.Reshape((context, n_mels, 1))(inp)
-        for i, n in enumerate(widths):  # encoder: halve the mel axis at each layer
-            x = layers.Conv2D(n, (3, 3), strides=(1, 2), padding="same", activation="relu", name=f"enc_{i}")(x)
-        for i, n in enumerate(reversed([8] + widths[:-1])):  # decoder: back to n_mels bands
-            x = layers.Conv2DTranspose(n, (3, 3), strides=(1, 2), padding="same", activation="relu", name=f"dec_{i}")(x)
-        x = layers.Conv2D(1, (context, 1), padding="valid", name="to_frame")(x)  # all frames -> one frame
-        x = layers.Reshape((n_mels,))(x)
-        out = layers.Activation(act or "linear", name=f"clean_{target}")(x)
-    else:
-        raise DenoiserError(f"model_type must be 1 (dense) or 2 (convolutional), got {model_type}")
-    return keras.Model(inp, out, name=f"ddae_type{model_type}")
+def receptive_field(model_type: int, past: int, future: int) -> int:
+    """Frames of input that one output sees (type 3: unbounded, returned as 0)."""
+    return 0 if model_type == 3 else past + 1 + future
 
 
-def check_target(target: str) -> str:
-    if target not in TARGETS:
-        raise DenoiserError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
-    return target
+class _Wiring:
+    """Creates layers (training model) or reuses a trained model's layers by name (stream model)."""
+
+    def __init__(self, stream: bool, source=None):
+        import keras
+
+        self.keras = keras
+        self.stream, self.source = stream, source
+        self.state_in, self.state_out = [], []
+
+    def layer(self, name: str, make):
+        if self.source is not None:
+            try:
+                return self.source.get_layer(name)
+            except ValueError:
+                raise DenoiserError(f"the saved model has no layer {name!r}: it was not made by this version") from None
+        return make(name)
+
+    def causal(self, x, frames: int, name: str):
+        """Give a layer `frames - 1` frames of past: zeros (training model) or the carried state (stream)."""
+        if frames <= 1:
+            return x
+        layers = self.keras.layers
+        if not self.stream:
+            pad = [(frames - 1, 0)] + [(0, 0)] * (len(x.shape) - 3)
+            cls = layers.ZeroPadding1D if len(x.shape) == 3 else layers.ZeroPadding2D
+            return cls(pad[0] if len(x.shape) == 3 else tuple(pad), name=f"{name}_past")(x)
+        state = self.keras.Input((frames - 1,) + tuple(x.shape[2:]), name=f"{name}_state")
+        self.state_in.append(state)
+        x = layers.Concatenate(axis=1, name=f"{name}_with_state")([state, x])
+        self.state_out.append(x[:, -(frames - 1):])
+        return x
+
+    def gru(self, x, units: int, name: str):
+        g = self.layer(name, lambda n: self.keras.layers.GRU(units, return_sequences=True, return_state=True, name=n))
+        if not self.stream:
+            return g(x)[0]
+        state = self.keras.Input((units,), name=f"{name}_state")
+        self.state_in.append(state)
+        y, new = g(x, initial_state=state)
+        self.state_out.append(new)
+        return y
 
 
 def _ints(text: str, name: str) -> list[int]:
@@ -73,155 +87,75 @@ def _ints(text: str, name: str) -> list[int]:
     return values
 
 
-class Run:
-    """A trained model with the feature settings and statistics it was trained with."""
+def _wire(w: _Wiring, x, arch: dict):
+    """The layers of one architecture, applied to x: shared by the training and the stream model."""
+    layers = w.keras.layers
+    t, n_mels, context = arch["model_type"], arch["n_mels"], arch["past"] + 1 + arch["future"]
+    if t == 1:
+        units = _ints(arch["units"], "units")
+        h = w.causal(x, context, "window")
+        h = w.layer("window", lambda n: layers.Conv1D(units[0], context, activation="relu", name=n))(h)
+        for i, n_units in enumerate(units[1:], 1):
+            if arch["dropout"] > 0 and not w.stream:
+                h = layers.Dropout(arch["dropout"], name=f"dropout_{i}")(h)
+            h = w.layer(f"dense_{i}", lambda n, u=n_units: layers.Dense(u, activation="relu", name=n))(h)
+    elif t == 2:
+        widths = _ints(arch["filters"], "filters")
+        if n_mels % (2 ** len(widths)):
+            raise DenoiserError(f"type 2 needs n_mels divisible by {2 ** len(widths)} (one halving per filter layer)")
+        last = max(1, context - 2 * len(widths))  # encoder layers see 3 frames each; the last layer the rest
+        h = layers.Reshape((-1, n_mels, 1), name="as_image")(x)
+        for i, n_ch in enumerate(widths):
+            h = w.causal(h, 3, f"enc_{i}")
+            h = layers.ZeroPadding2D(((0, 0), (1, 1)), name=f"enc_{i}_bands")(h)
+            h = w.layer(f"enc_{i}", lambda n, c=n_ch: layers.Conv2D(c, (3, 3), strides=(1, 2), activation="relu", name=n))(h)
+        for i, n_ch in enumerate(reversed([8] + widths[:-1])):
+            h = w.layer(f"dec_{i}", lambda n, c=n_ch: layers.Conv2DTranspose(c, (1, 3), strides=(1, 2), padding="same",
+                                                                               activation="relu", name=n))(h)
+        h = w.causal(h, last, "to_frame")
+        h = w.layer("to_frame", lambda n: layers.Conv2D(1, (last, 1), name=n))(h)
+        h = layers.Reshape((-1, n_mels), name="as_frames")(h)
+    elif t == 3:
+        u = int(arch["units"])
+        h = x
+        for i in range(2):
+            h = w.causal(h, FRONT_KERNEL, f"front_{i}")
+            h = w.layer(f"front_{i}", lambda n: layers.Conv1D(u, FRONT_KERNEL, activation="tanh", name=n))(h)
+        g1 = w.gru(h, u, "gru_0")
+        g2 = w.gru(g1, u, "gru_1")
+        h = layers.Concatenate(name="features_and_state")([h, g1, g2])
+    else:
+        raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {t}")
+    return w.layer("gains", lambda n: layers.Dense(n_mels, activation="sigmoid", name=n))(h)
 
-    def __init__(self, path: Path, model, settings: FeatureSettings, stats: NormStats, config: dict):
-        self.path, self.model, self.settings, self.stats, self.config = path, model, settings, stats, config
-        self.target = config.get("target", "logmel")  # checked by load_run
 
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    def band_gains(self, windows: np.ndarray, noisy_logmel: np.ndarray, min_gain: float) -> np.ndarray:
-        """Amplitude gain per mel band for each window's centre frame, clipped to [min_gain, 1]."""
-        out = self.predict(windows)
-        if self.target == "mask":
-            return np.clip(out.astype(np.float64), min_gain, 1.0)
-        return band_gains(self.stats.denorm_clean(out), noisy_logmel, min_gain)
-
-    def clean_logmel(self, windows: np.ndarray, noisy_logmel: np.ndarray) -> np.ndarray:
-        """The model's clean log-mel estimate for each window's centre frame."""
-        out = self.predict(windows)
-        if self.target == "mask":
-            return (noisy_logmel + 2.0 * np.log(np.clip(out, 1e-4, 1.0))).astype(np.float32)
-        return self.stats.denorm_clean(out).astype(np.float32)
-
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Normalised noisy windows (n, context, n_mels) -> the model's raw output (n, n_mels): normalised
-        clean log-mel or band mask, depending on `target`."""
-        if len(windows) == 0:
-            return np.zeros((0, self.settings.n_mels), np.float32)
-        return np.asarray(self.model(windows.astype(np.float32), training=False))
-
-    def check_features(self, other: FeatureSettings, what: str) -> None:
-        diff = self.settings.differences(other, ignore=("context_past", "context_future"))
-        if diff:
-            raise DenoiserError(f"model {self.path} was trained on other feature settings than {what} "
-                                f"({'; '.join(diff)}): re-extract features or pick another model")
+def architecture(model_type: int, n_mels: int, past: int, future: int, units: str = "512,256,128,256,512",
+                 filters: str = "16,32", recurrent_units: int = 128, dropout: float = 0.0) -> dict:
+    """The description saved with a run, from which its layers are rebuilt."""
+    if model_type not in MODEL_TYPES:
+        raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {model_type}")
+    if past < 0 or future < 0:
+        raise DenoiserError("context frames must be >= 0")
+    return {"model_type": int(model_type), "n_mels": int(n_mels), "past": 0 if model_type == 3 else int(past),
+            "future": int(future), "units": int(recurrent_units) if model_type == 3 else str(units),
+            "filters": str(filters), "dropout": float(dropout)}
 
 
-def save_run(folder: Path, model, settings: FeatureSettings, stats: NormStats, config: dict) -> None:
+def build_model(arch: dict):
+    """The training model: (batch, T, n_mels) normalised log-mel -> (batch, T, n_mels) gains, zero initial state."""
     import keras
 
-    folder.mkdir(parents=True, exist_ok=True)
-    bare = keras.Model(model.inputs[0], model.outputs[0], name=model.name)  # same layers, no optimizer state: a third of the size
-    bare.save(folder / MODEL_FILE)
-    settings.save(folder)
-    stats.save(folder)
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    w = _Wiring(stream=False)
+    x = keras.Input((None, arch["n_mels"]), name="noisy_logmel")
+    return keras.Model(x, _wire(w, x, arch), name=f"ddae_type{arch['model_type']}")
 
 
-def list_runs(models_dir: Path) -> list[Path]:
-    """Completed runs in models_dir (with a model file), oldest first; the pretrained folder excluded."""
-    models_dir = Path(models_dir)
-    if not models_dir.is_dir():
-        return []
-    runs = [p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-            and p.name != PRETRAINED_DIR and (p / MODEL_FILE).is_file()]
-    return sorted(runs, key=lambda p: ((p / MODEL_FILE).stat().st_mtime, p.name))
-
-
-PROJECT_MODELS = Path(__file__).resolve().parents[1] / "models"  # where the shipped models live in a checkout
-
-
-def pretrained_runs(models_dir: Path) -> list[Path]:
-    """Shipped runs in models_dir/pretrained/, else in the project's own models/pretrained/ (so the scripts
-    find them from any working directory)."""
-    for base in (Path(models_dir), PROJECT_MODELS):
-        folder = base / PRETRAINED_DIR
-        if folder.is_dir():
-            runs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / MODEL_FILE).is_file())
-            if runs:
-                return runs
-    return []
-
-
-def resolve_run_path(spec: str, models_dir: Path, causal: bool = False) -> Path:
-    """Which run folder a MODEL setting names.
-
-    'latest': the newest run in models_dir; 'pretrained': the shipped model (its causal variant when
-    `causal`); 'default': the shipped model if there is one, else the newest run; else a path.
-    """
-    models_dir = Path(models_dir)
-    if spec in ("pretrained", "default"):
-        shipped = sorted(pretrained_runs(models_dir), key=lambda p: _is_causal(p) != causal)
-        if shipped and (_is_causal(shipped[0]) or not causal):
-            return shipped[0]
-        if spec == "pretrained":
-            raise DenoiserError(f"no {'causal ' if causal else ''}pretrained model in {models_dir / PRETRAINED_DIR}")
-    if spec in ("latest", "default"):
-        runs = list_runs(models_dir)
-        if not runs:
-            raise DenoiserError(f"no trained model in {models_dir}/: run train_autoencoder.py first")
-        return runs[-1]
-    path = Path(spec)
-    return path.parent if path.name == MODEL_FILE else path
-
-
-def _is_causal(run: Path) -> bool:
-    try:
-        return FeatureSettings.load(run).causal
-    except DenoiserError:
-        return False
-
-
-def load_run(path: Path) -> Run:
-    """Load a run folder, refusing (with a clear message) anything missing or inconsistent."""
-    path = Path(path)
-    if not path.exists():
-        raise DenoiserError(f"{path}: no such model run")
-    if not path.is_dir():
-        raise DenoiserError(f"{path}: not a model run (expected a folder with {MODEL_FILE}, "
-                            f"feature settings and normalisation statistics)")
-    if not (path / MODEL_FILE).is_file():
-        raise DenoiserError(f"{path}: not a model run ({MODEL_FILE} is missing)")
-    settings = FeatureSettings.load(path)
-    stats = NormStats.load(path)
-    config = {}
-    if (path / CONFIG_FILE).is_file():
-        try:
-            config = json.loads((path / CONFIG_FILE).read_text())
-        except ValueError:
-            raise DenoiserError(f"{path / CONFIG_FILE}: not valid JSON") from None
-        if config.get("target", "logmel") not in TARGETS:
-            raise DenoiserError(f"{path / CONFIG_FILE}: unknown target {config.get('target')!r}")
-    from .cli import quiet_tensorflow
-
-    quiet_tensorflow()
+def stream_model(model, arch: dict):
+    """The trained model's layers with their state as inputs and outputs; returns (model, state shapes)."""
     import keras
 
-    try:
-        model = keras.models.load_model(path / MODEL_FILE, compile=False)
-    except Exception as e:
-        raise DenoiserError(f"{path / MODEL_FILE}: cannot be loaded as a Keras model ({str(e).splitlines()[0][:200]})") from None
-    shape = tuple(model.input_shape[1:])
-    if shape != (settings.context, settings.n_mels) or tuple(model.output_shape[1:]) != (settings.n_mels,):
-        raise DenoiserError(f"{path}: model shape {shape} -> {model.output_shape[1:]} does not match its feature "
-                            f"settings (context {settings.context}, n_mels {settings.n_mels})")
-    if stats.n_mels != settings.n_mels:
-        raise DenoiserError(f"{path}: normalisation statistics have {stats.n_mels} bands, settings say {settings.n_mels}")
-    return Run(path, model, settings, stats, config)
-
-
-def new_run_name(model_type: int, causal: bool = False, target: str = "logmel", models_dir=None) -> str:
-    """type<N>[_mask][_causal]_<date-time>, with a suffix if that name is taken in models_dir."""
-    kind = f"type{model_type}{'_mask' if target == 'mask' else ''}{'_causal' if causal else ''}"
-    base = f"{kind}_{time.strftime('%Y%m%d-%H%M%S')}"
-    name, k = base, 1
-    taken = lambda n: models_dir is not None and any((Path(models_dir) / p).exists() for p in (n, f".{n}.partial"))  # noqa: E731
-    while taken(name):
-        k += 1
-        name = f"{base}-{k}"
-    return name
+    w = _Wiring(stream=True, source=model)
+    x = keras.Input((None, arch["n_mels"]), name="noisy_logmel")
+    y = _wire(w, x, arch)
+    shapes = [tuple(s.shape[1:]) for s in w.state_in]
+    return keras.Model([x] + w.state_in, [y] + w.state_out, name=f"{model.name}_stream"), shapes

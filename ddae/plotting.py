@@ -53,15 +53,18 @@ def save_reconstruction(path: Path, panels: list[tuple[str, np.ndarray]], s: Fea
     plt.close(fig)
 
 
-def save_training_curve(path: Path, history: dict, identity_val: float, title: str) -> None:
+def save_training_curve(path: Path, history: dict, identity_val: float, title: str, loss_name: str = "loss") -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     ax.plot(epochs, history.get("loss", []), "o-", label="training loss")
     ax.plot(epochs, history.get("val_loss", []), "o-", label="validation loss")
-    ax.axhline(identity_val, color="grey", linestyle="--", label=f"identity mapping (val) = {identity_val:.3f}")
+    ax.axhline(identity_val, color="grey", linestyle="--", label=f"all gains 1, input unchanged (val) = {identity_val:.3f}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (normalised log-mel)")
+    ax.set_ylabel(loss_name)
+    best = int(np.nanargmin(history["val_loss"])) if np.any(np.isfinite(history.get("val_loss", [np.nan]))) else None
+    if best is not None:
+        ax.plot(epochs[best], history["val_loss"][best], "k*", markersize=12, label=f"best (epoch {best + 1}), kept")
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)

@@ -24,7 +24,7 @@ class FeatureSettings:
     n_mels: int = 64  # mel bands
     fmin: float = 0.0  # lowest mel-band edge in Hz
     fmax: float = 8000.0  # highest mel-band edge in Hz
-    log_floor: float = 1e-10  # features are log(mel power + log_floor): finite on digital silence (~20 dB above 16-bit quantisation noise)
+    log_floor: float = 1e-14  # features are log(mel power + log_floor): finite on digital silence, below the quietest band of speech at -70 dBFS
     context_past: int = 5  # frames of past context given to the model
     context_future: int = 5  # frames of future context (0 for a causal, streamable model)
 

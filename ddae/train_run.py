@@ -1,26 +1,28 @@
-"""The training job behind train_autoencoder.py: from a feature set to a saved, checked model run."""
+"""The training job behind train_autoencoder.py: from a feature set, or from audio mixed on the fly, to a
+saved, checked model run."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .cli import quiet_tensorflow
-from .dataset import load_feature_set
 from .errors import DenoiserError
-from .features import NormStats
-from .models import MODEL_FILE, build_model, check_target, new_run_name, save_run
+from .losses import check_loss, identity_loss, make_loss
+from .models import architecture, build_model
+from .normalise import Normaliser
 from .plotting import save_training_curve
+from .runs import MODEL_FILE, new_run_name, save_run
 from .settings import FeatureSettings
-from .training import StopOnNaN, WindowIndex, check_trainable, identity_loss, make_sequence
-
+from .training import HISTORY_FILE, FeatureSequences, check_trainable, keras_batches, nan_guard, progress_keeper
 
 RESUME_FILE = "resume.json"
+DEFAULT_AUDIO_STEPS = 150  # batches per epoch when mixing on the fly and STEPS_PER_EPOCH = 0
+NORM_FIT_EXAMPLES = 200  # mixtures the normaliser is fitted on, when mixing on the fly
 
 
 def _resume_config(cfg: dict) -> tuple[dict, str]:
@@ -33,19 +35,88 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     return {**saved, "RESUME": name, "EPOCHS": max(cfg["EPOCHS"], saved["EPOCHS"])}, name
 
 
-def train(cfg: dict) -> Path:
+class _Data:
+    """Training and validation batches, the feature settings and the fitted normaliser of one run."""
+
+    def __init__(self, cfg: dict, partial: Path, progress=None):
+        self.loss_kind = check_loss(cfg["LOSS"])
+        if cfg["MATERIAL"]:
+            self._from_audio(cfg, partial, progress)
+        else:
+            self._from_features(cfg, partial)
+
+    def _normaliser(self, cfg, partial: Path, samples) -> Normaliser:
+        if (partial / Normaliser.FILE).is_file():  # resuming: the statistics the run started with
+            return Normaliser.load(partial)
+        norm = Normaliser(cfg["NORMALISATION"], [0], [1], cfg["NORM_TAU_S"] * self.base.sample_rate / self.base.hop_length)
+        norm.fit_scale(samples())
+        norm.save(partial)
+        return norm
+
+    def _from_features(self, cfg, partial):
+        from .dataset import load_feature_set
+
+        features = Path(cfg["FEATURES"])
+        self.base = FeatureSettings.load(features)
+        self.source = {"features": str(features)}
+        train_fs, val_fs = load_feature_set(features, "train"), load_feature_set(features, "val")
+        check_trainable(train_fs, val_fs)
+        if train_fs.noisy.shape[1] != self.base.n_mels:
+            raise DenoiserError(f"{features}: arrays have {train_fs.noisy.shape[1]} bands, settings say {self.base.n_mels}")
+        self.norm = self._normaliser(cfg, partial, lambda: [n for _, n, _ in train_fs.utterances()])
+        frames = int(round(cfg["SEGMENT_SECONDS"] * self.base.sample_rate / self.base.hop_length))
+        delay = cfg["CONTEXT_FUTURE"]
+        self.train = FeatureSequences(train_fs, self.norm, delay, frames, cfg["BATCH_SIZE"], True, cfg["SEED"],
+                                      cfg["STEPS_PER_EPOCH"] * frames * cfg["BATCH_SIZE"])
+        self.val = FeatureSequences(val_fs, self.norm, delay, frames, cfg["BATCH_SIZE"], False, cfg["SEED"])
+        self.spread = None
+        self.describe = f"{len(train_fs.noisy):,} frames of {features}, validating on {len(val_fs.noisy):,}"
+
+    def _from_audio(self, cfg, partial, progress):
+        from .material import Material
+        from .onthefly import AudioBatches
+
+        self.base = FeatureSettings(sample_rate=cfg["SAMPLE_RATE"], log_floor=cfg["LOG_FLOOR"])
+        root = Path(cfg["MATERIAL"])
+        self.source = {"material": str(root)}
+        train_m = Material(root, "train", self.base.sample_rate, progress)
+        val_m = Material(root, "val", self.base.sample_rate, progress)
+        delay, steps = cfg["CONTEXT_FUTURE"], cfg["STEPS_PER_EPOCH"] or DEFAULT_AUDIO_STEPS
+        self.train = AudioBatches(train_m, self.base, None, delay, cfg["BATCH_SIZE"], steps, cfg["SEED"])
+        self.norm = self._normaliser(cfg, partial, lambda: self.train.sample_logmels(NORM_FIT_EXAMPLES, cfg["SEED"]))
+        self.train.norm = self.norm
+        self.val = AudioBatches(val_m, self.base, self.norm, delay, cfg["BATCH_SIZE"], cfg["VAL_BATCHES"],
+                                cfg["SEED"] + 1, fixed=True, segment_seconds=(3.0, 3.0))
+        from .features import framing_for
+
+        self.spread = framing_for(self.base).spread
+        sh, nh = train_m.hours
+        self.describe = (f"audio mixed on the fly from {root} ({len(train_m.speakers)} speakers, {sh:.2f} h speech; "
+                         f"{sum(len(v) for v in train_m.noise.values())} noise files, {nh:.2f} h; {len(train_m.rirs)} "
+                         f"measured rooms + synthetic ones), {steps} batches of {cfg['BATCH_SIZE']} per epoch, validating "
+                         f"on {cfg['VAL_BATCHES']} fixed batches from {len(val_m.speakers)} held-out speakers")
+
+
+def train(cfg: dict, progress=None) -> Path:
     run_name = None
     if cfg.get("RESUME"):
         cfg, run_name = _resume_config(cfg)
-    features = Path(cfg["FEATURES"])
-    base = FeatureSettings.load(features)
-    stats = NormStats.load(features)
-    target = check_target(cfg["TARGET"])
-    settings = dataclasses.replace(base, context_past=cfg["CONTEXT_PAST"], context_future=cfg["CONTEXT_FUTURE"])
-    train_fs, val_fs = load_feature_set(features, "train"), load_feature_set(features, "val")
-    check_trainable(train_fs, val_fs)
-    if train_fs.noisy.shape[1] != settings.n_mels or stats.n_mels != settings.n_mels:
-        raise DenoiserError(f"{features}: arrays have {train_fs.noisy.shape[1]} bands, settings say {settings.n_mels}")
+    models_dir = Path(cfg["MODELS_DIR"])
+    check_loss(cfg["LOSS"])
+    causal = cfg["CONTEXT_FUTURE"] == 0
+    run_name = run_name or new_run_name(cfg["MODEL_TYPE"], causal, cfg["LOSS"], models_dir)
+    partial = models_dir / f".{run_name}.partial"  # renamed to models_dir/run_name only when training ends well
+    fresh = not partial.exists()
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        data = _Data(cfg, partial, progress)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+    arch = architecture(cfg["MODEL_TYPE"], data.base.n_mels, cfg["CONTEXT_PAST"], cfg["CONTEXT_FUTURE"], cfg["UNITS"],
+                        cfg["FILTERS"], cfg["RECURRENT_UNITS"], cfg["DROPOUT"])
+    settings = dataclasses.replace(data.base, context_past=arch["past"], context_future=arch["future"])
 
     quiet_tensorflow(cfg["THREADS"])
     import keras
@@ -53,70 +124,62 @@ def train(cfg: dict) -> Path:
 
     keras.utils.set_random_seed(cfg["SEED"])
     tf.config.experimental.enable_op_determinism()
-    model = build_model(cfg["MODEL_TYPE"], settings.context, settings.n_mels, cfg["UNITS"], cfg["FILTERS"],
-                        cfg["DROPOUT"], target)
-    model.compile(optimizer=keras.optimizers.Adam(cfg["LEARNING_RATE"]), loss="mse")
+    model = build_model(arch)
+    loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std)
+    model.compile(optimizer=keras.optimizers.Adam(cfg["LEARNING_RATE"], clipnorm=cfg["CLIPNORM"] or None), loss=loss,
+                  jit_compile="auto")
 
-    models_dir = Path(cfg["MODELS_DIR"])
-    run_name = run_name or new_run_name(cfg["MODEL_TYPE"], settings.causal, target, models_dir)
     logs_dir = Path(cfg["MODEL_LOGS_DIR"]) / run_name
-    partial = models_dir / f".{run_name}.partial"  # renamed to models_dir/run_name only when training ends well
-    partial.mkdir(parents=True, exist_ok=True)
     logs_dir.mkdir(parents=True, exist_ok=True)
     (partial / RESUME_FILE).write_text(json.dumps({k: v for k, v in cfg.items() if k != "RESUME"}, indent=2) + "\n")
-    train_idx = WindowIndex(train_fs, stats, settings.context_past, settings.context_future, target)
-    val_idx = WindowIndex(val_fs, stats, settings.context_past, settings.context_future, target)
-    nan_stop = StopOnNaN.make()
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(partial / "backup")),  # resume after an interruption
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg["PATIENCE"], restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(str(partial / MODEL_FILE), monitor="val_loss", save_best_only=True),
-        keras.callbacks.CSVLogger(str(logs_dir / "training_log.csv"), append=bool(cfg.get("RESUME"))),
-        keras.callbacks.TensorBoard(log_dir=str(logs_dir / "tensorboard")),
-        nan_stop,
-    ]
-    if cfg["REDUCE_LR_PATIENCE"] > 0:
-        callbacks.insert(1, keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                                              patience=cfg["REDUCE_LR_PATIENCE"], min_lr=1e-5))
-    per_epoch = f" ({cfg['FRAMES_PER_EPOCH']:,} per epoch)" if cfg["FRAMES_PER_EPOCH"] else ""
-    print(f"{'resuming' if cfg.get('RESUME') else 'training'} type {cfg['MODEL_TYPE']} "
-          f"({model.count_params():,} parameters, target {target}) on {len(train_idx):,} frames{per_epoch}, "
-          f"validating on {len(val_idx):,}; run {run_name}")
-    start = time.time()
+    keeper = progress_keeper(partial, cfg["PATIENCE"], cfg["REDUCE_LR_PATIENCE"])
+    guard = nan_guard()
+    callbacks = [keras.callbacks.BackupAndRestore(str(partial / "backup")),  # resume after an interruption
+                 keeper, keras.callbacks.CSVLogger(str(logs_dir / "training_log.csv"), append=bool(cfg.get("RESUME"))),
+                 keras.callbacks.TensorBoard(log_dir=str(logs_dir / "tensorboard")), guard]
+    print(f"{'resuming' if cfg.get('RESUME') else 'training'} type {cfg['MODEL_TYPE']} ({model.count_params():,} "
+          f"parameters, {cfg['LOSS']} loss, {data.norm.mode} normalisation, lookahead {arch['future']} frames) on "
+          f"{data.describe}; run {run_name}")
     try:
-        history = model.fit(make_sequence(train_idx, cfg["BATCH_SIZE"], True, cfg["SEED"], cfg["FRAMES_PER_EPOCH"]),
-                            validation_data=make_sequence(val_idx, cfg["BATCH_SIZE"], False, cfg["SEED"]),
-                            epochs=cfg["EPOCHS"], callbacks=callbacks, verbose=2).history
+        model.fit(keras_batches(data.train, start_epoch=len(keeper.state["epochs"])), steps_per_epoch=len(data.train),
+                  validation_data=keras_batches(data.val, repeat=False), validation_steps=len(data.val),
+                  epochs=cfg["EPOCHS"], callbacks=callbacks, shuffle=False,
+                  verbose=2 if cfg.get("VERBOSE", 2) else 0)
     except KeyboardInterrupt:
         raise DenoiserError(f"interrupted: nothing was saved as a finished run; continue with "
                             f"python train_autoencoder.py --resume {run_name}", code=130) from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    seconds = time.time() - start
-    if not history.get("val_loss") or not np.any(np.isfinite(history["val_loss"])):
+    history, st = keeper.history, keeper.state
+    if st["best"] is None or not keeper.restore_best():
         shutil.rmtree(partial, ignore_errors=True)
         raise DenoiserError("training produced no finite validation loss (NaN from the first epoch): "
-                            "lower --learning_rate or check the features")
-    best = int(np.nanargmin(history["val_loss"]))
-    val_loss, id_loss = float(history["val_loss"][best]), identity_loss(val_fs, stats, target)
-    config = {"model_type": cfg["MODEL_TYPE"], "target": target, "features": str(features), "run": run_name,
-              "settings": {k.lower(): v for k, v in cfg.items()}, "epochs_run": len(history["val_loss"]),
-              "best_epoch": best + 1, "val_loss": val_loss, "identity_val_loss": id_loss,
-              "train_seconds": round(seconds, 1), "parameters": model.count_params(),
-              "stopped_on_nan": nan_stop.nan_epoch is not None}
-    shutil.rmtree(partial / "backup", ignore_errors=True)
-    (partial / RESUME_FILE).unlink(missing_ok=True)
-    save_run(partial, model, settings, stats, config)  # the restored best weights
+                            "lower --learning_rate or check the training data")
+    id_loss = identity_loss(loss, (data.val.batch(i) for i in range(len(data.val))))
+    config = {"architecture": arch, "loss": cfg["LOSS"], "normalisation": data.norm.mode, "run": run_name,
+              **data.source, "settings": {k.lower(): v for k, v in cfg.items()}, "epochs_run": len(st["epochs"]),
+              "best_epoch": st["best_epoch"], "val_loss": st["best"], "identity_val_loss": id_loss,
+              "train_seconds": round(st["seconds"], 1), "parameters": model.count_params(),
+              "stopped_on_nan": guard.nan_batch is not None}
+    for leftover in ("backup", RESUME_FILE, HISTORY_FILE, "best.weights.h5"):
+        p = partial / leftover
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    save_run(partial, model, settings, data.norm, config)  # the best weights
     final = models_dir / run_name
     partial.rename(final)
     (logs_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    save_training_curve(logs_dir / "training_curve.png", history, id_loss, f"{run_name}: training curve")
-    if nan_stop.nan_epoch is not None:
+    (logs_dir / "history.json").write_text(json.dumps(st, indent=1) + "\n")
+    if cfg["MATERIAL"]:
+        from .material import write_manifest
+
+        write_manifest(cfg["MATERIAL"], logs_dir / "material.csv")
+    save_training_curve(logs_dir / "training_curve.png", history, id_loss, f"{run_name}: training curve",
+                        f"{cfg['LOSS']} loss")
+    if guard.nan_batch is not None:
         print("warning: the loss became NaN; training stopped and the best model before it was kept")
-    print(f"trained in {seconds:.1f} s, {len(history['val_loss'])} epochs (best: {best + 1})")
-    baseline = "a mask of 1 (input left as it is)" if target == "mask" else "identity mapping (noisy input as prediction)"
-    print(f"validation loss {val_loss:.4f} vs {baseline} {id_loss:.4f}: "
-          f"{100 * (1 - val_loss / id_loss):.1f} % lower")
+    print(f"trained in {st['seconds']:.1f} s, {len(st['epochs'])} epochs (best: {st['best_epoch']})")
+    print(f"validation loss {st['best']:.4f} vs {id_loss:.4f} for all gains at 1 (input left as it is): "
+          f"{100 * (1 - st['best'] / id_loss):.1f} % lower")
     print(f"saved {final / MODEL_FILE}; logs and training curve in {logs_dir}")
     return final

@@ -1,97 +1,165 @@
-"""Training: context-window batches, early stopping, checkpoints, CSV/TensorBoard logs, identity baseline."""
+"""Training pieces shared by both data sources: sequence batches from a feature set, early stopping that
+survives an interruption, a NaN guard, and checks of the training data."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
+from pathlib import Path
 
 import numpy as np
 
 from .dataset import FeatureSet
 from .errors import DenoiserError
-from .features import NormStats, band_gains
+from .losses import pack_targets
+from .normalise import Normaliser
 
 
-class WindowIndex:
-    """Normalised noisy frames of many utterances, padded per utterance so windows never cross files."""
+def segment_batch(pieces: list[tuple[np.ndarray, np.ndarray]], norm: Normaliser, delay: int, length: int):
+    """(x, y) for a batch of (noisy, clean) log-mel pieces of at most `length` frames, zero-padded.
 
-    def __init__(self, fs: FeatureSet, stats: NormStats, past: int, future: int, target: str = "logmel"):
-        self.context = past + 1 + future
-        pieces, centres, offset = [], [], 0
-        for _, noisy, _ in fs.utterances():
-            n = len(noisy)
-            x = stats.norm_noisy(noisy)
-            pieces.append(np.concatenate([np.repeat(x[:1], past, 0), x, np.repeat(x[-1:], future, 0)]))
-            centres.append(offset + np.arange(n))  # window start in the padded array
-            offset += n + past + future
-        self.padded = np.concatenate(pieces).astype(np.float32) if pieces else np.zeros((0, stats.n_mels), np.float32)
-        self.starts = np.concatenate(centres) if centres else np.zeros(0, np.int64)
-        self.targets = training_targets(fs, stats, target)
+    Each piece is normalised from its own start, as a file is at inference."""
+    n_mels = norm.n_mels
+    x = np.zeros((len(pieces), length, n_mels), np.float32)
+    y = np.zeros((len(pieces), length, 2 * n_mels + 1), np.float32)
+    for i, (noisy, clean) in enumerate(pieces):
+        n = len(noisy)
+        noisy_p = np.zeros((length, n_mels), np.float32)
+        clean_p = np.zeros((length, n_mels), np.float32)
+        noisy_p[:n], clean_p[:n] = noisy, clean
+        x[i, :n] = norm.apply(noisy)[0]
+        valid = np.arange(length) < n
+        y[i] = pack_targets(noisy_p, clean_p, valid=valid, delay=delay)
+    return x, y
+
+
+class FeatureSequences:
+    """Batches of random segments of a feature set's utterances (training) or all of it in order (validation)."""
+
+    def __init__(self, fs: FeatureSet, norm: Normaliser, delay: int, segment_frames: int, batch_size: int,
+                 shuffle: bool, seed: int, frames_per_epoch: int = 0):
+        self.norm, self.delay, self.length, self.batch_size = norm, delay, segment_frames, batch_size
+        utts = [(noisy, clean) for _, noisy, clean in fs.utterances() if len(noisy)]
+        self.pieces = [(n[i:i + segment_frames], c[i:i + segment_frames])
+                       for n, c in utts for i in range(0, len(n), segment_frames)]
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        total = sum(len(p[0]) for p in self.pieces)
+        frames = min(total, frames_per_epoch) if frames_per_epoch > 0 else total
+        self.n_batches = max(1, math.ceil(frames / segment_frames / batch_size))
+        self.utts = utts
 
     def __len__(self):
-        return len(self.starts)
+        return self.n_batches
 
-    def windows(self, rows: np.ndarray) -> np.ndarray:
-        return self.padded[self.starts[rows][:, None] + np.arange(self.context)]
+    def batch(self, i: int):
+        if not self.shuffle:
+            chunk = self.pieces[i * self.batch_size:(i + 1) * self.batch_size]
+            return segment_batch(chunk, self.norm, self.delay, self.length)
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        picks = []
+        for _ in range(self.batch_size):
+            noisy, clean = self.utts[int(rng.integers(len(self.utts)))]
+            start = int(rng.integers(0, max(1, len(noisy) - self.length + 1)))
+            picks.append((noisy[start:start + self.length], clean[start:start + self.length]))
+        return segment_batch(picks, self.norm, self.delay, self.length)
 
 
-def training_targets(fs: FeatureSet, stats: NormStats, target: str) -> np.ndarray:
-    """What the model learns to output: normalised clean log-mel, or the band mask in [0, 1]."""
-    if target == "mask":
-        return band_gains(fs.clean, fs.noisy, 0.0).astype(np.float32)
-    return stats.norm_clean(fs.clean).astype(np.float32)
+def keras_batches(source, start_epoch: int = 0, repeat: bool = True):
+    """A tf.data pipeline over an object with __len__ and batch(i) (and `epoch` when `repeat`).
+
+    An endless stream that fit() reads len(source) batches of per epoch. Training (`repeat`): epoch after
+    epoch from `start_epoch`; batch i of epoch e is the same whenever it is made, so the run does not depend
+    on prefetching or on an interruption. Validation: the same len(source) batches, in order, every time."""
+    import itertools
+
+    import tensorflow as tf
+
+    def generate():
+        for epoch in itertools.count(start_epoch) if repeat else itertools.repeat(None):
+            if epoch is not None:
+                source.epoch = epoch
+            for i in range(len(source)):
+                yield source.batch(i)
+
+    x, y = source.batch(0)
+    spec = (tf.TensorSpec((None, None, x.shape[-1]), tf.float32), tf.TensorSpec((None, None, y.shape[-1]), tf.float32))
+    return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(2)
 
 
-def make_sequence(index: WindowIndex, batch_size: int, shuffle: bool, seed: int, frames_per_epoch: int = 0):
-    """Batches of (windows, targets). With frames_per_epoch > 0, each epoch is a fresh random subset."""
+HISTORY_FILE = "history.json"
+BEST_WEIGHTS = "best.weights.h5"
+
+
+def progress_keeper(folder: Path, patience: int, reduce_lr_patience: int, min_lr: float = 1e-5):
+    """A Keras callback that keeps the best weights, stops after `patience` epochs without a better validation
+    loss and halves the learning rate after `reduce_lr_patience` of them. Its state (every epoch's logs, the
+    best loss and epoch, the wait) lives in `folder`, so an interrupted run resumes with all of it."""
     import keras
 
-    class Batches(keras.utils.PyDataset):
+    folder = Path(folder)
+
+    class Keeper(keras.callbacks.Callback):
         def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.rng = np.random.default_rng(seed)
-            self.order = np.arange(len(index))
-            self.n = min(len(index), frames_per_epoch) if frames_per_epoch > 0 else len(index)
-            self.on_epoch_end()
+            super().__init__()
+            path = folder / HISTORY_FILE
+            self.state = json.loads(path.read_text()) if path.is_file() else \
+                {"epochs": [], "best": None, "best_epoch": None, "wait": 0, "seconds": 0.0}
 
-        def __len__(self):
-            return math.ceil(self.n / batch_size)
+        @property
+        def history(self) -> dict:
+            keys = dict.fromkeys(k for e in self.state["epochs"] for k in e)
+            return {k: [e.get(k, float("nan")) for e in self.state["epochs"]] for k in keys}
 
-        def __getitem__(self, i):
-            rows = self.order[i * batch_size:min((i + 1) * batch_size, self.n)]
-            return index.windows(rows), index.targets[rows]
+        def on_train_begin(self, logs=None):
+            self._mark = time.time()
 
-        def on_epoch_end(self):
-            if shuffle:
-                self.rng.shuffle(self.order)
-
-    return Batches()
-
-
-def identity_loss(fs: FeatureSet, stats: NormStats, target: str = "logmel") -> float:
-    """MSE of leaving the input as it is (the noisy log-mel as the prediction, or a mask of 1),
-    in the space the loss uses."""
-    if target == "mask":
-        return float(np.mean((1.0 - training_targets(fs, stats, target)) ** 2))
-    return float(np.mean((stats.norm_clean(fs.noisy) - stats.norm_clean(fs.clean)) ** 2))
-
-
-class StopOnNaN:
-    """A Keras callback factory: stop with a clear message when the loss becomes NaN or infinite."""
-
-    @staticmethod
-    def make():
-        import keras
-
-        class _Stop(keras.callbacks.Callback):
-            nan_epoch = None
-
-            def on_train_batch_end(self, batch, logs=None):
-                loss = (logs or {}).get("loss")
-                if loss is not None and not np.isfinite(loss):
-                    self.nan_epoch = batch
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            now = time.time()
+            self.state["seconds"] += now - self._mark
+            self._mark = now
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            st = self.state
+            st["epochs"].append(logs)
+            val = logs.get("val_loss", float("nan"))
+            if np.isfinite(val) and (st["best"] is None or val < st["best"]):
+                st["best"], st["best_epoch"], st["wait"] = val, len(st["epochs"]), 0
+                self.model.save_weights(folder / BEST_WEIGHTS)
+            else:
+                st["wait"] += 1
+                if reduce_lr_patience > 0 and st["wait"] % reduce_lr_patience == 0:
+                    lr = max(min_lr, logs["learning_rate"] * 0.5)
+                    self.model.optimizer.learning_rate.assign(lr)
+                if st["wait"] >= patience:
                     self.model.stop_training = True
+            tmp = folder / (HISTORY_FILE + ".tmp")
+            tmp.write_text(json.dumps(st, indent=1) + "\n")
+            tmp.replace(folder / HISTORY_FILE)
 
-        return _Stop()
+        def restore_best(self) -> bool:
+            if (folder / BEST_WEIGHTS).is_file():
+                self.model.load_weights(folder / BEST_WEIGHTS)
+                return True
+            return False
+
+    return Keeper()
+
+
+def nan_guard():
+    """A Keras callback that stops training when the loss becomes NaN or infinite (`.nan_batch` says when)."""
+    import keras
+
+    class Guard(keras.callbacks.Callback):
+        nan_batch = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not np.isfinite(loss):
+                self.nan_batch = batch
+                self.model.stop_training = True
+
+    return Guard()
 
 
 def check_trainable(train: FeatureSet, val: FeatureSet) -> None:

@@ -32,10 +32,12 @@ def feature_dir(sample_dir, tmp_path_factory):
 
 def train_config(feature_dir, models_dir, model_type=1, past=3, future=3, **overrides):
     """The settings train_autoencoder.py would pass, for a tiny, fast model."""
-    cfg = dict(FEATURES=str(feature_dir), MODEL_TYPE=model_type, CONTEXT_PAST=past, CONTEXT_FUTURE=future,
-               UNITS="64,32,64", FILTERS="4,8", DROPOUT=0.0, TARGET="logmel", EPOCHS=2, PATIENCE=5,
-               BATCH_SIZE=128, FRAMES_PER_EPOCH=0, LEARNING_RATE=0.002, REDUCE_LR_PATIENCE=0, SEED=0, THREADS=0,
-               MODELS_DIR=str(models_dir), MODEL_LOGS_DIR=str(Path(models_dir).parent / "model_logs"), RESUME="")
+    cfg = dict(FEATURES=str(feature_dir), MATERIAL="", MODEL_TYPE=model_type, CONTEXT_PAST=past, CONTEXT_FUTURE=future,
+               UNITS="64,32,64", FILTERS="4,8", RECURRENT_UNITS=16, DROPOUT=0.0, LOSS="compressed",
+               NORMALISATION="running", NORM_TAU_S=3.0, EPOCHS=2, PATIENCE=5, BATCH_SIZE=8, SEGMENT_SECONDS=1.0,
+               STEPS_PER_EPOCH=0, VAL_BATCHES=2, LEARNING_RATE=0.002, CLIPNORM=3.0, REDUCE_LR_PATIENCE=0,
+               SAMPLE_RATE=16000, LOG_FLOOR=1e-14, SEED=0, THREADS=0, MODELS_DIR=str(models_dir),
+               MODEL_LOGS_DIR=str(Path(models_dir).parent / "model_logs"), RESUME="", VERBOSE=0)
     cfg.update(overrides)
     return cfg
 
@@ -48,11 +50,60 @@ def _train(feature_dir, models_dir, model_type, past, future, **overrides):
 
 @pytest.fixture(scope="session")
 def runs(feature_dir, tmp_path_factory):
-    """Run paths trained for 2 epochs on the tiny set: 'dense', 'conv', 'causal' (all predicting clean
-    log-mel) and 'mask' (dense, predicting the band mask)."""
+    """Run paths trained for 2 epochs on the tiny set: 'dense' (type 1, 3 + 3 frames), 'conv' (type 2, 2 + 2),
+    'causal' (type 1, 4 + 0), 'recurrent' (type 3, causal), 'recurrent_ahead' (type 3, 2 frames of lookahead,
+    mask loss, global normalisation)."""
     models = tmp_path_factory.mktemp("work") / "models"
     return {"dense": _train(feature_dir, models, 1, 3, 3), "conv": _train(feature_dir, models, 2, 2, 2),
-            "causal": _train(feature_dir, models, 1, 4, 0), "mask": _train(feature_dir, models, 1, 3, 3, TARGET="mask")}
+            "causal": _train(feature_dir, models, 1, 4, 0), "recurrent": _train(feature_dir, models, 3, 0, 0),
+            "recurrent_ahead": _train(feature_dir, models, 3, 0, 2, LOSS="mask", NORMALISATION="global")}
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory):
+    """A miniature ../shared/data: the same CSV layout, generated audio (no real recordings)."""
+    import csv
+
+    import soundfile as sf
+
+    from ddae.synth import coloured_noise
+
+    root = tmp_path_factory.mktemp("shared")
+    rng = np.random.default_rng(5)
+    speech = []
+    speakers = [("vcc2016", "SF1"), ("vcc2016", "SF2"), ("vcc2016", "SM1"), ("vctk", "p225"), ("vctk", "p227")] + \
+               [("librispeech", str(100 + k)) for k in range(10)] + [("speechocean762", f"{k:04d}") for k in range(12)]
+    for corpus, spk in speakers:
+        for u in range(2):
+            path = f"speech/{corpus}/{spk}/{u}.flac"
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            t = np.arange(int(SR * rng.uniform(0.5, 1.0))) / SR
+            x = 0.1 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+            sf.write(root / path, x, SR)
+            speech.append({"path": path, "corpus": corpus, "speaker": f"{corpus}:{spk}", "gender": "FM"[u],
+                           "seconds": len(t) / SR, "sample_rate": SR})
+    noise = []
+    for source in ("cafe", "street", "berlin"):
+        for k in range(6):
+            path = f"noise/{source}/{k}.ogg"
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(root / path, 0.05 * coloured_noise(SR, k / 2, rng), SR)
+            noise.append({"path": path, "source": source, "seconds": 1.0, "sample_rate": SR})
+    (root / "rir").mkdir()
+    for name in ("room", "openair_medium_chamber", "seminar_room_clap_cc0"):
+        h = np.zeros(4000)
+        h[100] = 1.0
+        h[100:] += 0.3 * rng.standard_normal(3900) * np.exp(-np.arange(3900) / 800)
+        sf.write(root / f"rir/{name}.flac", h, SR)
+    for name, rows in (("speech.csv", speech), ("noise.csv", noise)):
+        with open(root / name, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return root
+
+
+SR = 16000
 
 
 @pytest.fixture

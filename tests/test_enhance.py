@@ -10,7 +10,7 @@ import soundfile as sf
 
 from ddae.enhance import denoise_file, plan_jobs, soft_limit
 from ddae.errors import DenoiserError
-from ddae.models import load_run
+from ddae.runs import load_run
 
 from conftest import ROOT, tone_in_noise
 

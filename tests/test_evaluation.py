@@ -56,6 +56,31 @@ def test_evaluate_folders_and_csv(tmp_path):
     assert "## snr_db = 0" in text and "## snr_db = 10" in text and "oracle band gain" in text
 
 
+def test_peers_are_scored_beside_the_rest(tmp_path):
+    from ddae.peers import LABELS, available
+
+    clean, noisy = tone_in_noise(2.0, snr_db=0, seed=3)
+    write_audio(tmp_path / "clean" / "a.wav", clean, 16000)
+    write_audio(tmp_path / "noisy" / "a.wav", noisy, 16000)
+    peers, _ = available(["rnnoise", "webrtc", "logmmse", "noisereduce"])
+    out = evaluate(read_pairs(str(tmp_path / "clean"), str(tmp_path / "noisy"), ""), [], [], baseline=False,
+                   oracle=False, max_att=20.0, peers=peers)
+    assert {r["system"] for r in out} == {"noisy"} | {LABELS[p] for p in peers}
+    assert all(np.isfinite(r["si_sdr"]) for r in out)
+
+
+def test_input_gain_scales_the_files_and_is_a_condition(tmp_path):
+    clean, noisy = tone_in_noise(2.0, snr_db=5, seed=4)
+    write_audio(tmp_path / "clean" / "a.wav", clean, 16000)
+    write_audio(tmp_path / "noisy" / "a.wav", noisy, 16000)
+    pairs = read_pairs(str(tmp_path / "clean"), str(tmp_path / "noisy"), "")
+    base = evaluate(pairs, [], [], baseline=True, oracle=False, max_att=20.0)
+    quiet = evaluate(pairs, [], [], baseline=True, oracle=False, max_att=20.0, input_gain_db=-25)
+    assert all(r["input_gain_db"] == -25 for r in quiet)
+    assert quiet[0]["si_sdr"] == pytest.approx(base[0]["si_sdr"], abs=1e-3)  # the scaled input, as scaled
+    assert quiet[1]["si_sdr"] == pytest.approx(base[1]["si_sdr"], abs=0.05)  # Wiener does not depend on level
+
+
 def test_pairing_errors_are_clear(tmp_path):
     with pytest.raises(DenoiserError, match="--pairs"):
         read_pairs("", "", "")
@@ -77,7 +102,8 @@ def test_script_scores_the_good_pairs_and_lists_the_bad_ones(tmp_path):
         write_audio(tmp_path / "noisy" / f"f{i}.wav", noisy, 16000)
     (tmp_path / "noisy" / "f1.wav").write_bytes(b"")  # a broken noisy file
     r = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--clean_dir", str(tmp_path / "clean"),
-                        "--noisy_dir", str(tmp_path / "noisy"), "--out_dir", str(tmp_path / "res"), "--oracle", "false"],
+                        "--noisy_dir", str(tmp_path / "noisy"), "--out_dir", str(tmp_path / "res"), "--oracle", "false",
+                        "--peers", "noisereduce"],
                        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 1 and "f1.wav: empty file" in r.stderr and "Traceback" not in r.stderr

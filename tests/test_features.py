@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from ddae.features import (Framing, NormStats, band_gains, compute_logmel, context_windows, framing_for,
-                           spread_matrix)
+from ddae.features import Framing, band_gains, compute_logmel, framing_for, spread_matrix
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -53,29 +52,6 @@ def test_spread_matrix_rows_sum_to_one_and_unit_gains_stay_unit():
         assert np.allclose(np.ones(S.n_mels) @ f.spread.T, 1.0)
     w = spread_matrix(np.array([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]))
     assert np.allclose(w[0], [1, 0]) and np.allclose(w[3], [0, 1])
-
-
-def test_normalisation_round_trip(rng):
-    noisy, clean = rng.normal(-5, 3, (500, 64)), rng.normal(-8, 2, (500, 64))
-    stats = NormStats.fit(noisy, clean)
-    assert np.allclose(stats.norm_noisy(noisy).mean(0), 0, atol=1e-5)
-    assert np.allclose(stats.norm_clean(clean).std(0), 1, atol=1e-4)
-    assert np.allclose(stats.denorm_clean(stats.norm_clean(clean)), clean, atol=1e-4)
-
-
-def test_norm_stats_save_load(tmp_path, rng):
-    stats = NormStats.fit(rng.normal(size=(50, 8)), rng.normal(size=(50, 8)))
-    stats.save(tmp_path)
-    back = NormStats.load(tmp_path)
-    assert np.array_equal(back.clean_std, stats.clean_std) and back.n_mels == 8
-
-
-def test_context_windows_repeat_edges():
-    feats = np.arange(5, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
-    w = context_windows(feats, 2, 1)
-    assert w.shape == (5, 4, 3)
-    assert list(w[0, :, 0]) == [0, 0, 0, 1]
-    assert list(w[4, :, 0]) == [2, 3, 4, 4]
 
 
 def test_band_gains_are_clipped():

@@ -14,43 +14,6 @@ from ddae.synth import coloured_noise
 SR = 16000
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """A miniature ../shared/data: the same CSV layout, generated audio (no real recordings)."""
-    root = tmp_path_factory.mktemp("shared")
-    rng = np.random.default_rng(5)
-    speech = []
-    speakers = [("vcc2016", "SF1"), ("vcc2016", "SF2"), ("vctk", "p225"), ("vctk", "p227")] + \
-               [("librispeech", str(100 + k)) for k in range(10)]
-    for corpus, spk in speakers:
-        for u in range(2):
-            path = f"speech/{corpus}/{spk}/{u}.flac"
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            t = np.arange(int(SR * rng.uniform(0.5, 1.0))) / SR
-            x = 0.1 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
-            sf.write(root / path, x, SR)
-            speech.append({"path": path, "corpus": corpus, "speaker": f"{corpus}:{spk}", "gender": "F",
-                           "seconds": len(t) / SR, "sample_rate": SR})
-    noise = []
-    for source in ("cafe", "street"):
-        for k in range(5):
-            path = f"noise/{source}/{k}.ogg"
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            sf.write(root / path, 0.05 * coloured_noise(SR, k / 2, rng), SR)
-            noise.append({"path": path, "source": source, "seconds": 1.0, "sample_rate": SR})
-    (root / "rir").mkdir()
-    h = np.zeros(4000)
-    h[100] = 1.0
-    h[100:] += 0.3 * rng.standard_normal(3900) * np.exp(-np.arange(3900) / 800)
-    sf.write(root / "rir/room.flac", h, SR)
-    for name, rows in (("speech.csv", speech), ("noise.csv", noise)):
-        with open(root / name, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-    return root
-
-
 def _rows(folder):
     with open(folder / "pairs.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -59,9 +22,13 @@ def _rows(folder):
 def test_dev_material_never_enters_training(shared, tmp_path):
     out = tmp_path / "mix"
     summary = build_training_set(shared, out, passes=3, seed=1)
-    dev_speech, _, dev_noise, _ = held_out(shared)
+    dev_speech, train_speech, dev_noise, _ = held_out(shared, "v1")
     rows = _rows(out)
-    assert summary["pairs"] == len(rows) == 3 * (28 - len(dev_speech))
+    assert summary["pairs"] == len(rows) == 3 * len(train_speech)
+    # the recipe of the first models: only the material they saw (no speechocean762, no Berlin noise)
+    assert not {r["speaker"] for r in rows if r["speaker"].startswith("speechocean762")}
+    assert not {r["noise_file"] for r in rows if "berlin" in r["noise_file"]}
+    assert not {r["speaker"] for r in rows} & {r["speaker"] for r in held_out(shared)[0]}
     assert not {r["speaker"] for r in rows} & {r["speaker"] for r in dev_speech}
     assert not {r["speech_file"] for r in rows} & {r["path"] for r in dev_speech}
     assert not {r["noise_file"] for r in rows} & {r["path"] for r in dev_noise}

@@ -1,3 +1,6 @@
+"""The model contract: (T, n_mels) normalised log-mel -> (T, n_mels) gains for every type; runs on disk."""
+
+import json
 import shutil
 import warnings
 
@@ -5,31 +8,94 @@ import numpy as np
 import pytest
 
 from ddae.errors import DenoiserError
-from ddae.features import NormStats
-from ddae.models import build_model, list_runs, load_run, resolve_run_path, save_run
+from ddae.models import architecture, build_model, receptive_field, stream_model
+from ddae.normalise import Normaliser
+from ddae.runs import list_runs, load_run, resolve_run_path, save_run
 from ddae.settings import FeatureSettings
+
+ARCHS = {1: dict(units="32,16,32"), 2: dict(filters="4,8"), 3: dict(recurrent_units=16)}
+
+
+def _arch(model_type, past=3, future=2):
+    return architecture(model_type, 64, past, future, **ARCHS[model_type])
+
+
+@pytest.mark.parametrize("model_type", [1, 2, 3])
+def test_every_type_maps_frames_to_gains_of_any_length(model_type, rng):
+    model = build_model(_arch(model_type))
+    assert model.input_shape[1:] == (None, 64) and model.output_shape[1:] == (None, 64)
+    for n in (1, 37, 250):
+        g = np.asarray(model(rng.normal(size=(2, n, 64)).astype(np.float32)))
+        assert g.shape == (2, n, 64)
 
 
 @pytest.mark.parametrize("model_type", [1, 2])
-def test_both_types_save_and_reload_with_identical_predictions(model_type, tmp_path, rng):
-    s = FeatureSettings(context_past=3, context_future=2)
-    model = build_model(model_type, s.context, s.n_mels, "32,16,32", "4,8")
-    assert model.input_shape[1:] == (6, 64) and model.output_shape[1:] == (64,)
-    stats = NormStats.fit(rng.normal(size=(20, 64)), rng.normal(size=(20, 64)))
-    save_run(tmp_path / "run", model, s, stats, {"model_type": model_type})
-    run = load_run(tmp_path / "run")
-    x = rng.normal(size=(7, 6, 64)).astype(np.float32)
-    assert np.array_equal(np.asarray(model(x)), run.predict(x))
-    assert run.settings == s and run.config["model_type"] == model_type
+def test_windowed_types_see_exactly_their_window(model_type, rng):
+    """Output t depends on input frames t - past - future .. t and on nothing else (the lookahead is a delay)."""
+    past, future = 3, 2
+    model = build_model(_arch(model_type, past, future))
+    model.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    x = rng.normal(size=(1, 40, 64)).astype(np.float32)
+    base = np.asarray(model(x))[0]
+    field = receptive_field(model_type, past, future)
+    for t_in in (5, 20):
+        y = x.copy()
+        y[0, t_in] += 5.0
+        changed = np.flatnonzero(np.any(np.abs(np.asarray(model(y))[0] - base) > 1e-6, axis=1))
+        assert changed.min() >= t_in and changed.max() <= t_in + field - 1
+        assert set(changed) == set(range(t_in, t_in + field))
+
+
+def test_the_recurrent_type_is_causal_and_remembers(rng):
+    model = build_model(_arch(3, 0, 0))
+    x = rng.normal(size=(1, 60, 64)).astype(np.float32)
+    base = np.asarray(model(x))[0]
+    y = x.copy()
+    y[0, 10] += 5.0
+    diff = np.max(np.abs(np.asarray(model(y))[0] - base), axis=1)
+    assert np.all(diff[:10] == 0) and diff[10] > 0 and diff[40] > 0  # nothing before, something long after
+
+
+@pytest.mark.parametrize("model_type", [1, 2, 3])
+def test_the_stream_model_carries_state_exactly(model_type, rng):
+    model = build_model(_arch(model_type))
+    stream, shapes = stream_model(model, _arch(model_type))
+    x = rng.normal(size=(1, 50, 64)).astype(np.float32)
+    state = [np.zeros((1, *s), np.float32) for s in shapes]
+    out = []
+    for a, b in ((0, 1), (1, 8), (8, 9), (9, 31), (31, 50)):
+        y, *state = stream([x[:, a:b], *state])
+        out.append(np.asarray(y))
+        state = [np.asarray(v) for v in state]
+    assert np.max(np.abs(np.concatenate(out, 1) - np.asarray(model(x)))) < 1e-5
 
 
 def test_bad_model_type_and_shapes():
     with pytest.raises(DenoiserError, match="model_type"):
-        build_model(3, 11, 64)
+        architecture(4, 64, 3, 3)
     with pytest.raises(DenoiserError, match="divisible"):
-        build_model(2, 11, 30, filters="4,8")
+        build_model(architecture(2, 30, 3, 3, filters="4,8"))
     with pytest.raises(DenoiserError, match="units"):
-        build_model(1, 11, 64, units="64,abc")
+        build_model(architecture(1, 64, 3, 3, units="64,abc"))
+
+
+def _norm(rng):
+    return Normaliser("global", rng.normal(size=64), np.ones(64))
+
+
+@pytest.mark.parametrize("model_type", [1, 2, 3])
+def test_save_and_reload_give_identical_gains(model_type, tmp_path, rng):
+    arch = _arch(model_type)
+    s = FeatureSettings(context_past=arch["past"], context_future=arch["future"])
+    model = build_model(arch)
+    save_run(tmp_path / "run", model, s, _norm(rng), {"architecture": arch})
+    run = load_run(tmp_path / "run")
+    x = rng.normal(size=(33, 64)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. Keras' "structure of `inputs` doesn't match" on every call
+        g, _ = run.gains(x, run.initial_state())
+    assert np.max(np.abs(g - np.asarray(model(x[None]))[0])) < 1e-5
+    assert run.settings == s and run.model_type == model_type and run.delay == 2
 
 
 def test_load_refuses_broken_runs(runs, tmp_path):
@@ -38,7 +104,7 @@ def test_load_refuses_broken_runs(runs, tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(DenoiserError, match="not a model run"):
         load_run(tmp_path / "file.txt")
-    for missing in ("feature_settings.json", "norm_stats.npz", "model.keras"):
+    for missing in ("feature_settings.json", "norm_stats.npz", "model.keras", "train_config.json"):
         broken = tmp_path / f"no_{missing}"
         shutil.copytree(runs["dense"], broken)
         (broken / missing).unlink()
@@ -51,11 +117,39 @@ def test_load_refuses_broken_runs(runs, tmp_path):
         load_run(corrupt)
 
 
+def test_runs_of_the_old_window_format_are_refused_with_a_reason(runs, tmp_path, rng):
+    """A run saved by version 0.1 (a window in, the centre frame out; no architecture) is not silently misread."""
+    import keras
+
+    old = tmp_path / "old"
+    shutil.copytree(runs["dense"], old)
+    (old / "train_config.json").write_text(json.dumps({"model_type": 1, "target": "mask"}))
+    with pytest.raises(DenoiserError, match="older version must be retrained"):
+        load_run(old)
+    shutil.copy(runs["dense"] / "train_config.json", old / "train_config.json")
+    inp = keras.Input((7, 64))
+    keras.Model(inp, keras.layers.Dense(64)(keras.layers.Flatten()(inp))).save(old / "model.keras")
+    with pytest.raises(DenoiserError, match="contract"):
+        load_run(old)
+    np.savez(old / "norm_stats.npz", noisy_mean=np.zeros(64), noisy_std=np.ones(64))
+    with pytest.raises(DenoiserError, match="normalisation statistics"):
+        load_run(old)
+
+
 def test_settings_that_contradict_the_model_are_refused(runs, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(runs["dense"], bad)
     FeatureSettings(n_mels=40, context_past=3, context_future=3).save(bad)
-    with pytest.raises(DenoiserError, match="does not match"):
+    with pytest.raises(DenoiserError, match="40 bands"):
+        load_run(bad)
+    FeatureSettings(context_past=3, context_future=1).save(bad)
+    with pytest.raises(DenoiserError, match="context"):
+        load_run(bad)
+    FeatureSettings(context_past=3, context_future=3).save(bad)
+    config = json.loads((bad / "train_config.json").read_text())
+    config["architecture"]["model_type"] = 7
+    (bad / "train_config.json").write_text(json.dumps(config))
+    with pytest.raises(DenoiserError, match="unknown model type 7"):
         load_run(bad)
 
 
@@ -67,7 +161,7 @@ def test_check_features_names_the_differences(runs):
 
 
 def test_latest_and_paths(runs, tmp_path, monkeypatch):
-    import ddae.models
+    import ddae.runs
 
     models = runs["dense"].parent
     assert resolve_run_path("latest", models) == list_runs(models)[-1]
@@ -75,9 +169,9 @@ def test_latest_and_paths(runs, tmp_path, monkeypatch):
     with pytest.raises(DenoiserError, match="no trained model"):
         resolve_run_path("latest", tmp_path)
     # from any working directory, the shipped models are found in the project's own models/pretrained/
-    assert resolve_run_path("pretrained", tmp_path).parent == ddae.models.PROJECT_MODELS / "pretrained"
-    assert resolve_run_path("default", models).parent == ddae.models.PROJECT_MODELS / "pretrained"
-    monkeypatch.setattr(ddae.models, "PROJECT_MODELS", tmp_path / "elsewhere")
+    assert resolve_run_path("pretrained", tmp_path).parent == ddae.runs.PROJECT_MODELS / "pretrained"
+    assert resolve_run_path("default", models).parent == ddae.runs.PROJECT_MODELS / "pretrained"
+    monkeypatch.setattr(ddae.runs, "PROJECT_MODELS", tmp_path / "elsewhere")
     with pytest.raises(DenoiserError, match="no pretrained"):
         resolve_run_path("pretrained", tmp_path)
     assert resolve_run_path("default", models) == list_runs(models)[-1]  # nothing shipped: the newest run
@@ -85,27 +179,10 @@ def test_latest_and_paths(runs, tmp_path, monkeypatch):
 
 def test_saved_runs_carry_no_optimizer_state(tmp_path, rng):
     """A trained, compiled model is saved with its weights only (Adam's moments would triple the file)."""
-    s = FeatureSettings(context_past=2, context_future=2)
-    model = build_model(1, s.context, s.n_mels, "256,256", target="mask")
+    arch = architecture(1, 64, 2, 2, units="256,256")
+    model = build_model(arch)
     model.compile(optimizer="adam", loss="mse")
-    model.fit(rng.normal(size=(16, 5, 64)).astype(np.float32), rng.uniform(size=(16, 64)).astype(np.float32), verbose=0)
-    save_run(tmp_path / "run", model, s, NormStats.fit(rng.normal(size=(20, 64)), rng.normal(size=(20, 64))),
-             {"target": "mask"})
+    model.fit(rng.normal(size=(4, 20, 64)).astype(np.float32), rng.uniform(size=(4, 20, 64)).astype(np.float32), verbose=0)
+    save_run(tmp_path / "run", model, FeatureSettings(context_past=2, context_future=2), _norm(rng), {"architecture": arch})
     size = (tmp_path / "run" / "model.keras").stat().st_size
     assert size < 1.3 * 4 * model.count_params() + 50_000, size
-    run = load_run(tmp_path / "run")
-    x = rng.normal(size=(3, 5, 64)).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. Keras' "structure of `inputs` doesn't match" on every call
-        assert np.array_equal(np.asarray(model(x)), run.predict(x)) and run.target == "mask"
-
-
-def test_a_run_with_an_unknown_target_is_refused(runs, tmp_path):
-    import json
-
-    bad = tmp_path / "bad"
-    shutil.copytree(runs["mask"], bad)
-    config = json.loads((bad / "train_config.json").read_text())
-    (bad / "train_config.json").write_text(json.dumps({**config, "target": "banana"}))
-    with pytest.raises(DenoiserError, match="unknown target 'banana'"):
-        load_run(bad)

@@ -30,12 +30,12 @@ def test_pipeline_end_to_end(workdir):
     assert len(list((workdir / "data/sample/noisy").glob("*.wav"))) == 8
     r = script("extract_features.py", "--val_fraction", 0.2, "--test_fraction", 0.2, cwd=workdir)
     assert "train 4 files" in r.stdout
-    for model_type in (1, 2):
+    for model_type in (1, 2, 3):
         r = script("train_autoencoder.py", "--model_type", model_type, "--epochs", 1, "--units", "32,16,32",
-                   "--filters", "4,8", cwd=workdir)
-        assert "a mask of 1 (input left as it is)" in r.stdout  # the default target is the mask
+                   "--filters", "4,8", "--recurrent_units", 8, cwd=workdir)
+        assert "for all gains at 1 (input left as it is)" in r.stdout and "compressed loss" in r.stdout
     runs = sorted(p.name for p in (workdir / "models").iterdir())
-    assert [r[:5] for r in runs] == ["type1", "type2"]
+    assert [r[:5] for r in runs] == ["type1", "type2", "type3"]
     for run in runs:
         for f in ("model.keras", "feature_settings.json", "norm_stats.npz", "train_config.json"):
             assert (workdir / "models" / run / f).is_file()
@@ -45,7 +45,7 @@ def test_pipeline_end_to_end(workdir):
         assert (logs / "tensorboard").is_dir()
     r = script("load_autoencoder_reconstructions.py", "--n_reconstructions", 2, "--model", "latest", cwd=workdir)
     pngs = sorted((workdir / "images").glob("*.png"))
-    assert len(pngs) == 2 and all(p.name.startswith(runs[-1]) for p in pngs)  # 'latest' = the type 2 run
+    assert len(pngs) == 2 and all(p.name.startswith(runs[-1]) for p in pngs)  # 'latest' = the type 3 run
 
 
 def test_reconstructions_refuse_features_of_other_settings(workdir):

@@ -1,16 +1,21 @@
-"""The training job: NaN loss keeps the best model, Ctrl-C leaves a resumable run, empty splits refuse."""
+"""The training job: NaN loss keeps the best model, Ctrl-C leaves a resumable run whose history and best model
+survive, empty splits refuse, and a run mixed on the fly from audio trains and saves."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 import ddae.train_run as train_run
 from ddae.dataset import extract_feature_set, pair_files
 from ddae.errors import DenoiserError
-from ddae.models import load_run
+from ddae.inference import denoise_array
+from ddae.losses import make_loss
+from ddae.runs import load_run
 from ddae.settings import FeatureSettings
-from ddae.training import StopOnNaN
+from ddae.training import FeatureSequences
 
 from conftest import train_config
 
@@ -20,79 +25,93 @@ def _epochs_logged(logs_dir, run_name):
         return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
+def _interrupt_at(epoch_to_stop):
+    import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        nan_batch = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == epoch_to_stop:
+                raise KeyboardInterrupt
+
+    return CtrlC
+
+
 def test_nan_loss_stops_and_keeps_the_best_model(feature_dir, tmp_path, monkeypatch):
     """Training targets turn NaN after the first epoch: training stops and keeps epoch 1's model."""
-    state = {"poison": False}
-    real_sequence, real_make = train_run.make_sequence, StopOnNaN.make
+    real = FeatureSequences.batch
 
-    def poisoned(index, batch_size, shuffle, seed, frames_per_epoch=0):
-        seq = real_sequence(index, batch_size, shuffle, seed, frames_per_epoch)
-        if not shuffle:
-            return seq  # validation batches stay clean
-        get = seq.__getitem__
+    def poisoned(self, i):
+        x, y = real(self, i)
+        return (x, np.full_like(y, np.nan)) if self.shuffle and self.epoch >= 1 else (x, y)
 
-        class Poisoned(type(seq)):
-            def __getitem__(self, i):
-                x, y = get(i)
-                return (x, np.full_like(y, np.nan)) if state["poison"] else (x, y)
-
-        seq.__class__ = Poisoned
-        return seq
-
-    def make():
-        cb = real_make()
-        end = cb.on_epoch_end
-
-        def on_epoch_end(epoch, logs=None):
-            state["poison"] = True
-            return end(epoch, logs)
-
-        cb.on_epoch_end = on_epoch_end
-        return cb
-
-    monkeypatch.setattr(train_run, "make_sequence", poisoned)
-    monkeypatch.setattr(StopOnNaN, "make", staticmethod(make))
-    cfg = train_config(feature_dir, tmp_path / "models", EPOCHS=4)
-    run_path = train_run.train(cfg)
+    monkeypatch.setattr(FeatureSequences, "batch", poisoned)
+    run_path = train_run.train(train_config(feature_dir, tmp_path / "models", EPOCHS=4))
     run = load_run(run_path)
     assert run.config["stopped_on_nan"] is True
     assert run.config["best_epoch"] == 1 and np.isfinite(run.config["val_loss"])
-    windows = np.zeros((3, run.settings.context, run.settings.n_mels), np.float32)
-    assert np.all(np.isfinite(run.predict(windows)))
+    assert np.all(np.isfinite(denoise_array(run, np.random.default_rng(0).normal(0, 0.1, 8000))))
     assert [p.name for p in (tmp_path / "models").iterdir()] == [run_path.name]  # no partial folder left
 
 
 def test_nan_from_the_first_epoch_is_an_error_and_leaves_nothing(feature_dir, tmp_path):
-    cfg = train_config(feature_dir, tmp_path / "models", EPOCHS=2, LEARNING_RATE=1e12)
+    cfg = train_config(feature_dir, tmp_path / "models", EPOCHS=2, LEARNING_RATE=1e12, CLIPNORM=0.0)
     with pytest.raises(DenoiserError, match="no finite validation loss"):
         train_run.train(cfg)
     assert list((tmp_path / "models").iterdir()) == []
 
 
-def test_interrupted_training_resumes_where_it_stopped(feature_dir, tmp_path, monkeypatch):
+def _val_loss_of(run_path, feature_dir, cfg):
+    """The saved model's loss on the validation split, computed here, not taken from the run's records."""
     import keras
 
-    class CtrlC(keras.callbacks.Callback):
-        nan_epoch = None
+    from ddae.dataset import load_feature_set
 
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise KeyboardInterrupt
+    run = load_run(run_path)
+    val = FeatureSequences(load_feature_set(feature_dir, "val"), run.norm, run.delay, 100, cfg["BATCH_SIZE"], False, 0)
+    loss = make_loss(cfg["LOSS"], 64, None, run.norm.std)
+    total = sum(float(loss(y, run.model(x))) * len(x) for x, y in (val.batch(i) for i in range(len(val))))
+    del keras
+    return total / sum(len(val.batch(i)[0]) for i in range(len(val)))
 
-    monkeypatch.setattr(StopOnNaN, "make", staticmethod(lambda: CtrlC()))
-    cfg = train_config(feature_dir, tmp_path / "models", EPOCHS=4, PATIENCE=10)
+
+def test_interrupted_training_resumes_with_its_whole_history_and_best_model(feature_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(train_run, "nan_guard", lambda: _interrupt_at(1)())
+    cfg = train_config(feature_dir, tmp_path / "models", EPOCHS=5, PATIENCE=10, SEGMENT_SECONDS=1.0)
     with pytest.raises(DenoiserError, match="--resume") as e:
         train_run.train(cfg)
     assert e.value.code == 130
     partials = list((tmp_path / "models").iterdir())
     assert len(partials) == 1 and partials[0].name.endswith(".partial") and (partials[0] / "resume.json").is_file()
     name = partials[0].name[1:-len(".partial")]
+    before = json.loads((partials[0] / "history.json").read_text())
+    assert len(before["epochs"]) == 2
     monkeypatch.undo()
 
+    # after the interruption, training goes wrong (targets: leave the input as it is), so every later epoch
+    # validates worse: the model kept must still be the best one from before the interruption
+    real = FeatureSequences.batch
+
+    def identity_targets(self, i):
+        x, y = real(self, i)
+        if self.shuffle:
+            y = y.copy()
+            y[..., 64:128] = y[..., 0:64]
+        return x, y
+
+    monkeypatch.setattr(FeatureSequences, "batch", identity_targets)
     resumed = train_run.train(train_config(feature_dir, tmp_path / "models", RESUME=name))
     assert resumed.name == name and not partials[0].exists()
-    assert _epochs_logged(tmp_path / "model_logs", name) == [0, 1, 2, 3]  # epochs 0-1, then 2-3 after resuming
-    assert load_run(resumed).config["settings"]["epochs"] == 4
+    assert _epochs_logged(tmp_path / "model_logs", name) == [0, 1, 2, 3, 4]  # epochs 0-1, then 2-4 after resuming
+    config = load_run(resumed).config
+    history = json.loads((tmp_path / "model_logs" / name / "history.json").read_text())
+    val = [e["val_loss"] for e in history["epochs"]]
+    assert config["epochs_run"] == len(val) == 5 and val[:2] == [e["val_loss"] for e in before["epochs"]]
+    assert min(val[2:]) > min(val[:2])  # the experiment did what it should
+    assert config["best_epoch"] in (1, 2) and config["val_loss"] == pytest.approx(min(val[:2]))
+    assert _val_loss_of(resumed, feature_dir, cfg) == pytest.approx(min(val[:2]), rel=1e-3)
+    assert (tmp_path / "model_logs" / name / "training_curve.png").is_file()
 
 
 def test_resume_of_an_unknown_run_is_a_clear_error(feature_dir, tmp_path):
@@ -108,15 +127,41 @@ def test_empty_validation_split_is_refused(sample_dir, tmp_path):
     assert not (tmp_path / "models").exists() or list((tmp_path / "models").iterdir()) == []
 
 
-def test_mask_model_outputs_bounded_gains(runs):
-    run = load_run(runs["mask"])
-    assert run.target == "mask" and run.config["target"] == "mask"
+def test_every_loss_trains_to_below_leaving_the_input_alone(runs):
+    for kind in ("dense", "recurrent", "recurrent_ahead"):
+        config = load_run(runs[kind]).config
+        assert config["val_loss"] < config["identity_val_loss"], (kind, config["loss"])
+
+
+@pytest.fixture(scope="module")
+def material(sample_dir, tmp_path_factory):
+    """Your own data in the plain layout: speech/<speaker>/ (the sample set's clean files) and noise/<source>/."""
+    root = tmp_path_factory.mktemp("material")
+    for i, f in enumerate(sorted((sample_dir / "clean").glob("*.wav"))):
+        (root / "speech" / f"spk{i % 4}").mkdir(parents=True, exist_ok=True)
+        (root / "speech" / f"spk{i % 4}" / f.name).write_bytes(f.read_bytes())
     rng = np.random.default_rng(0)
-    windows = rng.normal(size=(50, run.settings.context, run.settings.n_mels)).astype(np.float32) * 3
-    out = run.predict(windows)
-    assert out.min() >= 0.0 and out.max() <= 1.0
-    noisy = rng.normal(size=(50, run.settings.n_mels)).astype(np.float32)
-    gains = run.band_gains(windows, noisy, 0.1)
-    assert gains.min() >= 0.1 and gains.max() <= 1.0
-    clean = run.clean_logmel(windows, noisy)
-    assert np.all(clean <= noisy + 1e-6)  # a mask never adds energy
+    for source in ("hiss", "hum"):
+        (root / "noise" / source).mkdir(parents=True)
+        for k in range(3):
+            t = np.arange(16000 * 2) / 16000
+            x = 0.05 * rng.standard_normal(len(t)) if source == "hiss" else 0.1 * np.sin(2 * np.pi * (50 + 10 * k) * t)
+            sf.write(root / "noise" / source / f"{k}.wav", x, 16000)
+    return root
+
+
+def test_training_from_audio_mixed_on_the_fly(material, tmp_path):
+    cfg = train_config("", tmp_path / "models", 3, 0, 0, MATERIAL=str(material), STEPS_PER_EPOCH=3, BATCH_SIZE=4,
+                       VAL_BATCHES=1, EPOCHS=2)
+    run = load_run(train_run.train(cfg))
+    assert run.config["material"] == str(material) and run.norm.mode == "running"
+    assert run.config["val_loss"] < run.config["identity_val_loss"]
+    assert (tmp_path / "model_logs" / run.name / "material.csv").is_file()
+    y = denoise_array(run, np.random.default_rng(1).normal(0, 0.05, 16000))
+    assert y.shape == (16000,) and np.all(np.isfinite(y))
+
+
+def test_material_without_speech_or_noise_is_a_clear_error(tmp_path):
+    with pytest.raises(DenoiserError, match="speech.csv and noise.csv"):
+        train_run.train(train_config("", tmp_path / "models", 3, 0, 0, MATERIAL=str(tmp_path)))
+    assert list((tmp_path / "models").iterdir()) == []

@@ -1,0 +1,74 @@
+"""Augmentations that cover what real recordings do: level, EQ, rooms, telephone band, clipping, quantisation.
+
+Pure numpy/scipy functions of a random generator, so a mixture is deterministic from its seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TELEPHONE_BAND_HZ = (300.0, 3400.0)
+EARLY_REFLECTIONS_S = 0.05  # the reverberant target keeps the direct path and the first 50 ms
+
+
+def rms(x) -> float:
+    return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
+
+
+def random_eq(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random second-order filter (RNNoise's recipe): zeros and poles with coefficients in [-3/8, 3/8],
+    which gives tilts, bumps and dips of a few dB up to about 10 dB."""
+    from scipy.signal import lfilter
+
+    b = np.array([1.0, *rng.uniform(-0.375, 0.375, 2)])
+    a = np.array([1.0, *rng.uniform(-0.375, 0.375, 2)])
+    return lfilter(b, a, x)
+
+
+def synthetic_rir(sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """An impulse response: a direct path, then exponentially decaying noise (RT60 0.15-1.0 s) whose onset is
+    spread over the first few ms, like a small or medium room."""
+    rt60 = rng.uniform(0.15, 1.0)
+    n = int(min(1.2 * rt60, 1.0) * sample_rate)
+    t = np.arange(n) / sample_rate
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
+    onset = int(rng.uniform(0.002, 0.01) * sample_rate)
+    tail[:onset] = 0.0
+    h = tail * 10 ** (rng.uniform(-12, 0) / 20) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)  # direct-to-reverberant ratio 0-12 dB
+    h[0] = 1.0
+    return h
+
+
+def reverberate(speech: np.ndarray, rir: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(target, reverberant): speech through the direct path and early reflections, and through the whole
+    response. The response is aligned so its peak (the direct path) comes first; both keep speech's length."""
+    from scipy.signal import fftconvolve
+
+    peak = int(np.argmax(np.abs(rir)))
+    h = rir[peak:] / (abs(rir[peak]) + 1e-12)
+    early = h[: int(EARLY_REFLECTIONS_S * sample_rate)]
+    n = len(speech)
+    return fftconvolve(speech, early)[:n], fftconvolve(speech, h)[:n]
+
+
+def telephone(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A handset channel: band-pass 300-3400 Hz (4th-order Butterworth) and a trip through 8 kHz."""
+    from scipy.signal import butter, sosfilt
+
+    from .audio import resample
+
+    sos = butter(4, TELEPHONE_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos")
+    y = sosfilt(sos, x)
+    if sample_rate != 8000:
+        y = resample(resample(y.astype(np.float32), sample_rate, 8000), 8000, sample_rate)[: len(x)]
+    return np.asarray(y, np.float64)
+
+
+def clip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Hard clipping at 30-90 % of the peak, as an overdriven input does."""
+    level = rng.uniform(0.3, 0.9) * np.max(np.abs(x))
+    return np.clip(x, -level, level)
+
+
+def quantise16(x: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(x) * 32767.0) / 32767.0

@@ -1,0 +1,95 @@
+"""Training losses on the model's band gains, and the target layout they read.
+
+Targets are packed per frame as [|Y| (bins), |S| (bins), noisy log-mel, clean log-mel, weight]: the noisy and
+clean STFT magnitudes (absent, 0 bins, when training from a feature set), the raw log-mel of both and a
+weight that is 0 for frames outside the utterance (padding, or the model's lookahead at the start).
+
+- 'compressed' (default): what listeners hear is the masked spectrum, so compare the power-compressed
+  magnitude (exponent 0.3) of the masked noisy spectrum with that of the clean one, with the band gains
+  spread onto STFT bins inside the graph (on mel-band magnitudes when training from a feature set).
+  Magnitudes are divided by the segment's noisy RMS magnitude first, so the loss does not depend on level.
+- 'mask': MSE between the gains and the ideal band mask sqrt(clean / noisy power) clipped to [0, 1].
+- 'logmel': Lu et al.'s objective: MSE between the clean log-mel estimate (noisy log-mel + 2 log gain) and
+  the clean log-mel, each band divided by its spread in the training data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DenoiserError
+
+LOSSES = ("compressed", "mask", "logmel")
+COMPRESSION = 0.3
+EPS = 1e-4
+
+
+def check_loss(kind: str) -> str:
+    if kind not in LOSSES:
+        raise DenoiserError(f"loss must be one of {', '.join(LOSSES)}, got {kind!r}")
+    return kind
+
+
+def pack_targets(noisy_logmel, clean_logmel, noisy_mag=None, clean_mag=None, valid=None, delay: int = 0) -> np.ndarray:
+    """(T, 2 bins + 2 n_mels + 1) targets, shifted by `delay` frames so row t belongs to output t."""
+    n = len(noisy_logmel)
+    valid = np.ones(n, np.float32) if valid is None else np.asarray(valid, np.float32)
+    parts = ([noisy_mag, clean_mag] if noisy_mag is not None else []) + [noisy_logmel, clean_logmel, valid[:, None]]
+    y = np.concatenate([np.asarray(p, np.float32) for p in parts], axis=1)
+    if delay:
+        y = np.concatenate([np.zeros((delay, y.shape[1]), np.float32), y[: n - delay]]) if delay < n else np.zeros_like(y)
+    return y
+
+
+def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: np.ndarray | None = None):
+    """A Keras loss(y_true, gains). `spread` (bins x n_mels), the band-to-bin matrix, is given exactly when the
+    targets carry STFT magnitudes (training from audio); `scale` divides log-mel errors per band ('logmel')."""
+    import keras
+    from keras import ops
+
+    check_loss(kind)
+    bins = 0 if spread is None else spread.shape[0]
+    spread_t = None if spread is None else ops.convert_to_tensor(np.asarray(spread.T, np.float32))
+    inv_scale = ops.convert_to_tensor(np.float32(1.0) / (np.ones(n_mels, np.float32) if scale is None else np.asarray(scale, np.float32)))
+
+    def split(y):
+        y_mag, s_mag = y[..., :bins], y[..., bins:2 * bins]
+        n_lm, c_lm = y[..., 2 * bins:2 * bins + n_mels], y[..., 2 * bins + n_mels:2 * bins + 2 * n_mels]
+        return y_mag, s_mag, n_lm, c_lm, y[..., -1]
+
+    def weighted(per_frame, w):
+        return ops.sum(per_frame * w) / ops.maximum(ops.sum(w), 1.0)
+
+    def loss(y_true, gains):
+        y_mag, s_mag, n_lm, c_lm, w = split(y_true)
+        if kind == "mask":
+            ideal = ops.clip(ops.exp(0.5 * (c_lm - n_lm)), 0.0, 1.0)
+            return weighted(ops.mean(ops.square(gains - ideal), axis=-1), w)
+        if kind == "logmel":
+            est = n_lm + 2.0 * ops.log(ops.maximum(gains, EPS))
+            return weighted(ops.mean(ops.square((est - c_lm) * inv_scale), axis=-1), w)
+        if bins:
+            noisy, clean = y_mag, s_mag
+            g = ops.matmul(gains, spread_t)
+        else:  # a feature set has no STFT: compare mel-band magnitudes instead
+            noisy, clean = ops.exp(0.5 * n_lm), ops.exp(0.5 * c_lm)
+            g = gains
+        w3 = w[..., None]
+        ref = ops.sqrt(ops.sum(ops.square(noisy) * w3, axis=(1, 2), keepdims=True)
+                       / ops.maximum(ops.sum(w3, axis=(1, 2), keepdims=True) * noisy.shape[-1], 1.0)) + 1e-9
+        est_c = ops.power(g * noisy / ref + EPS, COMPRESSION)
+        clean_c = ops.power(clean / ref + EPS, COMPRESSION)
+        return weighted(ops.mean(ops.square(est_c - clean_c), axis=-1), w)
+
+    loss.__name__ = f"{kind}_loss"
+    del keras
+    return loss
+
+
+def identity_loss(loss_fn, batches) -> float:
+    """The loss of leaving the input as it is (all gains 1), averaged over (x, y) batches like Keras does."""
+    total, n = 0.0, 0
+    for x, y in batches:
+        total += float(loss_fn(y, np.ones(x.shape, np.float32))) * len(x)
+        n += len(x)
+    return total / max(n, 1)

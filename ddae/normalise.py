@@ -1,0 +1,99 @@
+"""How log-mel frames are normalised before the model: global statistics, or a causal running mean per band.
+
+'global': (x - mean) / std with per-band statistics of the training inputs (Lu et al.'s recipe). The model
+then sees absolute levels: it only knows the levels and channels it was trained on.
+'running': x minus a causal running mean of each band (cumulative over the first `tau` seconds, then
+exponential with time constant `tau`), divided by a per-band scale fitted on training inputs. A gain or a
+fixed EQ on the input shifts every frame of a band by the same amount and so cancels out: the features do
+not depend on level or channel (down to the log floor). The running mean is part of the streaming state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DenoiserError
+
+MODES = ("global", "running")
+DEFAULT_TAU_S = 3.0
+
+
+class Normaliser:
+    def __init__(self, mode: str, mean, std, tau_frames: float = 1.0):
+        if mode not in MODES:
+            raise DenoiserError(f"normalisation must be one of {', '.join(MODES)}, got {mode!r}")
+        self.mode = mode
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+        self.alpha = 1.0 / max(1.0, float(tau_frames))
+
+    def start(self):
+        """The state before the first frame: (running mean, frames seen)."""
+        return (np.zeros(len(self.std), np.float64), 0)
+
+    def apply(self, logmel: np.ndarray, state=None):
+        """(normalised frames, new state) for frames (T, n_mels) that follow `state`."""
+        x = np.asarray(logmel, np.float64)
+        if self.mode == "global":
+            return ((x - self.mean) / self.std).astype(np.float32), state
+        mu, seen = state if state is not None else self.start()
+        means = np.empty_like(x)
+        warm = max(0, min(len(x), int(round(1 / self.alpha)) - seen))  # frames still in the cumulative warm-up
+        if warm:
+            counts = seen + 1 + np.arange(warm)
+            means[:warm] = (mu * seen + np.cumsum(x[:warm], axis=0)) / counts[:, None]
+            mu = means[warm - 1]
+        if warm < len(x):
+            from scipy.signal import lfilter
+
+            a = self.alpha
+            means[warm:] = lfilter([a], [1.0, a - 1.0], x[warm:], axis=0, zi=((1 - a) * mu)[None, :])[0]
+            mu = means[-1]
+        return ((x - means) / self.std).astype(np.float32), (mu, seen + len(x))
+
+    def fit_scale(self, logmels: list[np.ndarray]) -> "Normaliser":
+        """Per-band mean and standard deviation of normalisation-ready inputs (one array per utterance)."""
+        if not logmels:
+            raise DenoiserError("cannot fit normalisation statistics on an empty training set")
+        x = np.concatenate(logmels).astype(np.float64)
+        if self.mode == "global":
+            self.mean, self.std = x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-3).astype(np.float32)
+            return self
+        self.mean = np.zeros(x.shape[1], np.float32)
+        self.std = np.ones(x.shape[1], np.float32)
+        resid = np.concatenate([self.apply(u)[0] for u in logmels]).astype(np.float64)
+        self.std = np.maximum(np.sqrt(np.mean(resid ** 2, axis=0)), 1e-3).astype(np.float32)
+        return self
+
+    # -- saved with every run ------------------------------------------------------------------------
+    FILE = "norm_stats.npz"
+
+    def save(self, folder) -> None:
+        from pathlib import Path
+
+        np.savez(Path(folder) / self.FILE, mode=np.array(self.mode), mean=self.mean, std=self.std,
+                 tau_frames=np.array(1.0 / self.alpha))
+
+    @classmethod
+    def load(cls, folder) -> "Normaliser":
+        from pathlib import Path
+
+        path = Path(folder) / cls.FILE
+        if not path.is_file():
+            raise DenoiserError(f"{path} is missing: {folder} has no normalisation statistics")
+        try:
+            with np.load(path) as z:
+                norm = cls(str(z["mode"]), z["mean"], z["std"], float(z["tau_frames"]))
+        except DenoiserError:
+            raise
+        except Exception as e:
+            raise DenoiserError(f"{path} is not valid normalisation statistics ({type(e).__name__}: {e}); "
+                                f"a run saved by an older version must be retrained") from None
+        if norm.mean.shape != norm.std.shape or norm.mean.ndim != 1 or not (
+                np.all(np.isfinite(norm.mean)) and np.all(np.isfinite(norm.std)) and np.all(norm.std > 0)):
+            raise DenoiserError(f"{path}: inconsistent or non-finite statistics")
+        return norm
+
+    @property
+    def n_mels(self) -> int:
+        return len(self.std)

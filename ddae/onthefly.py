@@ -1,0 +1,149 @@
+"""Training batches mixed on the fly from speech and noise, with seeded augmentation.
+
+Each batch draws segments of SEGMENT seconds (2-4 s; one length per batch) and mixes each one:
+- speech from a speaker drawn uniformly; level -50..-5 dBFS (RMS of the target);
+- noise-free with probability P_CLEAN, else SNR uniform in -5..30 dB against: a recorded noise (source drawn
+  uniformly), babble of 3-6 other training speakers, or a generated stationary noise (white, pink, brown,
+  low rumble); a faint white floor on some;
+- a random second-order EQ (tilt, bump or dip), drawn separately for speech and for noise;
+- a room on some: a measured or synthetic impulse response; the target keeps the direct path and the
+  first 50 ms, the input gets the whole response;
+- a telephone channel on some (300-3400 Hz band-pass through 8 kHz; features then hold nothing above
+  4 kHz, exactly as an 8 kHz file gives), hard clipping on a few, 16-bit quantisation on half.
+Batch b of epoch e comes from the seed (seed, e, b): the same run gives the same batches, resumed or not.
+Memory is the material plus one batch, whatever the hours of audio seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import augment
+from .features import framing_for
+from .losses import pack_targets
+from .material import Material
+from .mixtures import generated_noise
+from .normalise import Normaliser
+from .settings import FeatureSettings
+from .synth import noise_excerpt
+
+P_CLEAN = 0.08
+P_BABBLE, P_GENERATED = 0.12, 0.18  # the rest: recorded noise
+P_FLOOR = 0.3
+P_EQ_SPEECH, P_EQ_NOISE = 0.5, 0.5
+P_REVERB = 0.2
+P_TELEPHONE = 0.15
+P_CLIP = 0.04
+P_QUANTISE = 0.5
+LEVEL_DBFS = (-50.0, -5.0)
+SNR_DB = (-5.0, 30.0)
+SEGMENT_SECONDS = (2.0, 4.0)
+
+
+def mix_example(m: Material, n: int, rng: np.random.Generator) -> dict:
+    """One augmented (clean target, noisy input) pair of n samples at the material's rate."""
+    sr = m.sr
+    spk, utt = m.utterance(rng)
+    speech = np.zeros(n)
+    if len(utt) >= n:
+        start = int(rng.integers(0, len(utt) - n + 1))
+        speech[:] = utt[start:start + n]
+    else:  # a short utterance lands somewhere in the segment, with silence around it
+        at = int(rng.integers(0, n - len(utt) + 1))
+        speech[at:at + len(utt)] = utt
+    if rng.random() < P_EQ_SPEECH:
+        speech = augment.random_eq(speech, rng)
+    target, wet = speech, speech
+    if rng.random() < P_REVERB:
+        use_real = m.rirs and rng.random() < 0.4
+        rir = m.rirs[int(rng.integers(len(m.rirs)))] if use_real else augment.synthetic_rir(sr, rng)
+        target, wet = augment.reverberate(speech, rir, sr)
+    info = {"speaker": spk, "noise": "none", "telephone": False}
+    noisy = wet.copy()
+    if rng.random() >= P_CLEAN and augment.rms(wet) > 0:
+        noise, info["noise"] = _noise(m, n, spk, rng)
+        if rng.random() < P_EQ_NOISE:
+            noise = augment.random_eq(noise, rng)
+        snr = rng.uniform(*SNR_DB)
+        noisy = wet + noise * augment.rms(wet) / (augment.rms(noise) + 1e-12) * 10 ** (-snr / 20)
+    if rng.random() < P_FLOOR:
+        noisy = noisy + rng.standard_normal(n) * augment.rms(wet) * 10 ** (-rng.uniform(30, 60) / 20)
+    gain = 10 ** (rng.uniform(*LEVEL_DBFS) / 20) / (augment.rms(target) + 1e-12)
+    target, noisy = target * gain, noisy * gain
+    if rng.random() < P_TELEPHONE:
+        target, noisy = augment.telephone(target, sr), augment.telephone(noisy, sr)
+        info["telephone"] = True
+    peak = max(np.max(np.abs(noisy)), 1e-12)
+    if peak > 0.99:
+        target, noisy = target * 0.99 / peak, noisy * 0.99 / peak
+    if rng.random() < P_CLIP:
+        noisy = augment.clip(noisy, rng)
+    if rng.random() < P_QUANTISE:
+        noisy = augment.quantise16(noisy)
+    return {"clean": target, "noisy": noisy, **info}
+
+
+def _noise(m: Material, n: int, speaker: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    u = rng.random()
+    if u < P_BABBLE:
+        x = np.zeros(n)
+        for _ in range(int(rng.integers(3, 7))):
+            _, t = m.utterance(rng, exclude=speaker)
+            x += noise_excerpt(t, n, rng) / (augment.rms(t) + 1e-12)
+        return x, "babble"
+    if u < P_BABBLE + P_GENERATED:
+        kind = ("white", "pink", "brown", "rumble")[int(rng.integers(4))]
+        return generated_noise(kind, n, m.sr, rng).astype(np.float64), kind
+    source, x = m.noise_file(rng)
+    return noise_excerpt(x, n, rng), source
+
+
+def example_features(ex: dict, s: FeatureSettings):
+    """(noisy log-mel, clean log-mel, noisy |STFT|, clean |STFT|) of a mixed example at the settings' rate."""
+    f = framing_for(s)
+    spec_n, spec_c = f.spectra(f.frames(ex["noisy"])), f.spectra(f.frames(ex["clean"]))
+    if ex["telephone"]:  # what a file at 8 kHz gives: nothing above 4 kHz
+        top = np.fft.rfftfreq(f.n_fft, 1 / f.sample_rate) >= 4000
+        spec_n[:, top] = 0
+        spec_c[:, top] = 0
+    scale = np.sqrt(f.power_scale)
+    return (f.logmel(spec_n, s.log_floor), f.logmel(spec_c, s.log_floor),
+            (np.abs(spec_n) * scale).astype(np.float32), (np.abs(spec_c) * scale).astype(np.float32))
+
+
+class AudioBatches:
+    """Batches (x, y) mixed on the fly: x normalised noisy log-mel (B, T, n_mels), y the packed targets."""
+
+    def __init__(self, m: Material, s: FeatureSettings, norm: Normaliser, delay: int, batch_size: int,
+                 n_batches: int, seed: int, fixed: bool = False, segment_seconds=SEGMENT_SECONDS):
+        self.m, self.s, self.norm, self.delay = m, s, norm, delay
+        self.batch_size, self.n_batches, self.seed, self.fixed = batch_size, n_batches, seed, fixed
+        self.segment_seconds = segment_seconds
+        self.epoch = 0
+        self._cache = {}
+
+    def __len__(self):
+        return self.n_batches
+
+    def batch(self, i: int):
+        if self.fixed and i in self._cache:
+            return self._cache[i]
+        rng = np.random.default_rng([self.seed, 0 if self.fixed else self.epoch, i])
+        lo, hi = self.segment_seconds
+        seconds = lo if self.fixed else float(np.round(rng.uniform(lo, hi) * 2) / 2)  # 0.5 s steps: few shapes
+        n = int(seconds * self.s.sample_rate)
+        xs, ys = [], []
+        for _ in range(self.batch_size):
+            noisy_lm, clean_lm, noisy_mag, clean_mag = example_features(mix_example(self.m, n, rng), self.s)
+            xs.append(self.norm.apply(noisy_lm)[0])
+            ys.append(pack_targets(noisy_lm, clean_lm, noisy_mag, clean_mag, delay=self.delay))
+        out = (np.stack(xs), np.stack(ys))
+        if self.fixed:
+            self._cache[i] = out
+        return out
+
+    def sample_logmels(self, n_examples: int, seed: int) -> list[np.ndarray]:
+        """Noisy log-mel of n_examples mixtures, for fitting the normaliser."""
+        rng = np.random.default_rng([seed, 99])
+        n = int(self.segment_seconds[1] * self.s.sample_rate)
+        return [example_features(mix_example(self.m, n, rng), self.s)[0] for _ in range(n_examples)]

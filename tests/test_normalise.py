@@ -1,0 +1,74 @@
+"""Normalisation: global statistics, and the causal running mean that makes features level- and EQ-independent."""
+
+import numpy as np
+import pytest
+
+from ddae.errors import DenoiserError
+from ddae.features import compute_logmel
+from ddae.normalise import Normaliser
+from ddae.settings import FeatureSettings
+
+from conftest import tone_in_noise
+
+
+def test_global_normalisation_standardises_the_training_inputs(rng):
+    utts = [rng.normal(-5, 3, (200, 8)) for _ in range(3)]
+    norm = Normaliser("global", [0], [1]).fit_scale(utts)
+    x = np.concatenate([norm.apply(u)[0] for u in utts])
+    assert np.allclose(x.mean(0), 0, atol=1e-4) and np.allclose(x.std(0), 1, atol=1e-3)
+
+
+def test_running_mean_is_causal_and_matches_its_definition(rng):
+    """Cumulative mean over the first tau frames, then an exponential mean with time constant tau."""
+    x = rng.normal(size=(50, 3))
+    norm = Normaliser("running", np.zeros(3), np.ones(3), tau_frames=10)
+    y, _ = norm.apply(x)
+    mu = np.zeros(3)
+    for t in range(50):
+        a = max(1 / (t + 1), 0.1)
+        mu = mu + a * (x[t] - mu)
+        assert np.allclose(y[t], x[t] - mu, atol=1e-5)
+
+
+def test_running_state_carries_across_chunks_exactly(rng):
+    x = rng.normal(size=(700, 64))
+    norm = Normaliser("running", np.zeros(64), rng.uniform(1, 2, 64), tau_frames=300)
+    whole, _ = norm.apply(x)
+    state, parts = None, []
+    for a, b in ((0, 1), (1, 299), (299, 301), (301, 700)):
+        y, state = norm.apply(x[a:b], state)
+        parts.append(y)
+    assert np.max(np.abs(np.concatenate(parts) - whole)) < 1e-5
+
+
+def test_running_features_do_not_depend_on_level_or_a_fixed_eq():
+    """-45 dBFS, 25 dB quieter and 10 dB louder, and a tilted channel: the same normalised features, down to
+    the log floor, where the global statistics would shift by the gain."""
+    from scipy.signal import lfilter
+
+    s = FeatureSettings()
+    _, x = tone_in_noise(3.0, snr_db=10)
+    x = x / np.sqrt(np.mean(x ** 2)) * 10 ** (-45 / 20)
+    norm = Normaliser("running", np.zeros(64), np.ones(64), tau_frames=300)
+    ref = norm.apply(compute_logmel(x, s))[0]
+    for gain_db in (-25, 10):
+        y = norm.apply(compute_logmel(x * 10 ** (gain_db / 20), s))[0]
+        assert np.max(np.abs(y - ref)) < 0.05
+    tilted = lfilter([1, -0.3], [1], x)  # a gentle first-order tilt: a fixed gain per band, near enough
+    assert np.median(np.abs(norm.apply(compute_logmel(tilted, s))[0] - ref)) < 0.1
+    g = Normaliser("global", np.zeros(64), np.ones(64))
+    assert np.min(np.abs(g.apply(compute_logmel(x * 10 ** (-25 / 20), s))[0] - g.apply(compute_logmel(x, s))[0])) > 5
+
+
+def test_save_load_and_bad_files(tmp_path, rng):
+    norm = Normaliser("running", np.zeros(8), rng.uniform(1, 2, 8), tau_frames=123)
+    norm.save(tmp_path)
+    back = Normaliser.load(tmp_path)
+    assert back.mode == "running" and np.array_equal(back.std, norm.std) and back.alpha == pytest.approx(1 / 123)
+    with pytest.raises(DenoiserError, match="normalisation must be one of"):
+        Normaliser("loudness", [0], [1])
+    np.savez(tmp_path / "norm_stats.npz", mode=np.array("global"), mean=np.zeros(8), std=np.zeros(8), tau_frames=1.0)
+    with pytest.raises(DenoiserError, match="inconsistent"):
+        Normaliser.load(tmp_path)
+    with pytest.raises(DenoiserError, match="missing"):
+        Normaliser.load(tmp_path / "nowhere")

@@ -1,0 +1,102 @@
+"""Mixing on the fly: seeded, augmented as documented, bounded memory; the augmentations themselves."""
+
+import numpy as np
+import pytest
+
+from ddae import augment
+from ddae.material import Material
+from ddae.normalise import Normaliser
+from ddae.onthefly import AudioBatches, example_features, mix_example
+from ddae.settings import FeatureSettings
+
+S = FeatureSettings()
+
+
+@pytest.fixture(scope="module")
+def material(shared):
+    return Material(shared, "train")
+
+
+def _batches(material, seed=0, **kw):
+    norm = Normaliser("running", np.zeros(64), np.ones(64), 300)
+    return AudioBatches(material, S, norm, 0, 6, 4, seed, **kw)
+
+
+def _same(p, q):
+    return p.shape == q.shape and np.array_equal(p, q)
+
+
+def test_batches_are_deterministic_per_seed_epoch_and_index(material):
+    a, b = _batches(material), _batches(material)
+    xa, ya = a.batch(2)
+    xb, yb = b.batch(2)
+    assert _same(xa, xb) and _same(ya, yb)
+    assert not _same(a.batch(1)[1], ya)
+    b.epoch = 1
+    assert not _same(b.batch(2)[1], ya)
+    assert not _same(_batches(material, seed=1).batch(2)[1], ya)
+
+
+def test_batch_shapes_lengths_and_targets(material):
+    x, y = _batches(material).batch(0)
+    frames = x.shape[1]
+    assert x.shape == (6, frames, 64) and 200 <= frames - 1 <= 400  # 2-4 s
+    assert y.shape == (6, frames, 2 * 257 + 2 * 64 + 1)
+    assert np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(y[..., -1] == 1)
+
+
+def test_mixtures_cover_levels_silence_telephone_and_clipping(material):
+    rng = np.random.default_rng(0)
+    exs = [mix_example(material, 16000, rng) for _ in range(300)]
+    levels = [20 * np.log10(augment.rms(e["clean"]) + 1e-12) for e in exs]
+    assert min(levels) < -45 and max(levels) > -10
+    assert all(np.max(np.abs(e["noisy"])) <= 1.0 for e in exs)
+    assert 10 < sum(e["telephone"] for e in exs) < 80
+    assert 5 < sum(e["noise"] == "none" for e in exs) < 50
+    kinds = {e["noise"] for e in exs}
+    assert {"babble", "none"} <= kinds and kinds & {"white", "pink", "brown", "rumble"} and kinds & {"cafe", "street"}
+    tel = next(e for e in exs if e["telephone"])
+    noisy_lm, clean_lm, noisy_mag, clean_mag = example_features(tel, S)
+    assert np.all(noisy_mag[:, 128:] == 0) and np.all(clean_mag[:, 128:] == 0)  # nothing above 4 kHz, as at 8 kHz
+
+
+def test_memory_does_not_grow_with_batches(material):
+    import tracemalloc
+
+    b = _batches(material)
+    b.batch(0)
+    tracemalloc.start()
+    for i in range(8):
+        b.epoch = i
+        b.batch(i % 4)
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert current < 2e6  # nothing kept from batch to batch (one batch is about 5 MB while it lives)
+
+
+def test_reverberation_keeps_direct_path_and_early_reflections():
+    sr = 16000
+    rir = np.zeros(8000)
+    rir[40] = 1.0
+    rir[40 + 400] = 0.5  # 25 ms: early
+    rir[40 + 2400] = 0.5  # 150 ms: late
+    x = np.zeros(4000)
+    x[100] = 1.0
+    target, wet = augment.reverberate(x, rir, sr)
+    assert target[100] == pytest.approx(1.0) and target[500] == pytest.approx(0.5) and abs(target).sum() == pytest.approx(1.5)
+    assert wet[2500] == pytest.approx(0.5)
+
+
+def test_telephone_band_and_eq_and_clip():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(16000)
+    y = augment.telephone(x, 16000)
+    spec = np.abs(np.fft.rfft(y)) ** 2
+    f = np.fft.rfftfreq(len(y), 1 / 16000)
+    assert spec[(f < 150) | (f > 4000)].sum() < 0.01 * spec.sum()
+    eq = augment.random_eq(x, rng)
+    assert 0.3 < augment.rms(eq) / augment.rms(x) < 3
+    c = augment.clip(x, rng)
+    assert np.max(np.abs(c)) < np.max(np.abs(x))
+    h = augment.synthetic_rir(16000, rng)
+    assert h[0] == 1.0 and np.all(np.isfinite(h)) and len(h) <= 16000
