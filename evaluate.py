@@ -4,7 +4,7 @@ Usage:
   python evaluate.py --clean_dir C --noisy_dir N [--model PATH[,PATH...]] [--enhanced_dir E[,E...]] --out_dir R
   python evaluate.py --pairs data/devset_v2/pairs.csv --model default --out_dir results/dev2
   python evaluate.py --make_devset true            # build data/devset_v2/ from ../shared/data (held-out material)
-  python evaluate.py --pairs data/devset_v2/pairs.csv --model default --input_gain_db -25 --peers "" --oracle false
+  python evaluate.py --pairs data/devset_v2/pairs.csv --model default --input_gains_db 0,-25,10
 
 Files are paired by relative path (or listed in a CSV with 'clean' and 'noisy' columns; any other columns,
 such as condition, snr_db or noise, are conditions). Writes OUT_DIR/per_file.csv (one row per file and
@@ -24,7 +24,7 @@ BASELINE = True  # include the decision-directed Wiener filter
 PEERS = "rnnoise,webrtc,logmmse,noisereduce"  # the denoisers people would pick instead (comma-separated; '' = none)
 ORACLE = True  # include the oracle band gain (mel-band gains from the true clean signal)
 MAX_ATTENUATION_DB = 20.0  # gain floor for the models, the baseline and the oracle (denoise.py default)
-INPUT_GAIN_DB = 0.0  # scale every pair by this gain first (level robustness: the same files quieter or louder)
+INPUT_GAINS_DB = "0"  # scale every pair by these gains first (comma-separated; e.g. 0,-25,10: the same files quieter and louder)
 LIMIT = 0  # evaluate only the first LIMIT pairs (0 = all)
 MAKE_DEVSET = False  # build the development set from SHARED_DATA into DEVSET_DIR, then evaluate it
 DEVSET_VERSION = 2  # 2: conditions (levels, telephone, rooms) x SNR x noise source; 1: the earlier set
@@ -72,7 +72,7 @@ def main(cfg):
     failures = []
     rows = evaluate(pairs, models, enhanced, cfg["BASELINE"], cfg["ORACLE"], cfg["MAX_ATTENUATION_DB"],
                     progress=lambda it: progress(it, "evaluating"), peers=peers, failures=failures,
-                    input_gain_db=cfg["INPUT_GAIN_DB"])
+                    input_gain_db=_gains(cfg["INPUT_GAINS_DB"]))
     if not rows:
         raise DenoiserError(f"none of the {len(pairs)} pair(s) could be evaluated: " + "; ".join(failures[:5]))
     out = Path(cfg["OUT_DIR"])
@@ -89,6 +89,16 @@ def main(cfg):
             print(f"  {f}", file=sys.stderr)
         return 1
     return 0
+
+
+def _gains(text: str) -> list[float]:
+    from ddae.errors import DenoiserError
+
+    try:
+        gains = [float(g) for g in text.split(",") if g.strip()]
+    except ValueError:
+        raise DenoiserError(f"input_gains_db must be comma-separated numbers (dB), got {text!r}") from None
+    return gains or [0.0]
 
 
 if __name__ == "__main__":

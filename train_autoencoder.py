@@ -17,6 +17,7 @@ normaliser and architecture; MODEL_LOGS_DIR/<run>/ gets a per-epoch CSV, a Tenso
 
 FEATURES = "data/features/sample"  # a feature set written by extract_features.py (used when MATERIAL is empty)
 MATERIAL = ""  # or: a folder of speech and noise to mix on the fly (../shared/data, or speech/<speaker>/ + noise/<source>/)
+AUGMENTATION = "full"  # mixing on the fly: 'full' (levels, EQ, rooms, telephone band, clipping) or 'basic' (noises and SNRs only)
 MODEL_TYPE = 1  # 1 = dense (Lu et al. 2013), 2 = convolutional, 3 = recurrent (GRU)
 CONTEXT_PAST = 5  # types 1 and 2: past frames in the window (type 3 remembers through its state)
 CONTEXT_FUTURE = 5  # lookahead frames (0 = causal, for streaming)
@@ -24,8 +25,8 @@ UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the 
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
 RECURRENT_UNITS = 128  # type 3: width of the conv front end and of each GRU
 DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
-LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)
-NORMALISATION = "running"  # 'running' (causal per-band running mean: level- and channel-independent) or 'global' (training statistics)
+LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mixed' (compressed + linear), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)
+NORMALISATION = "running"  # 'running' (causal per-band running mean: level- and channel-independent), 'running+floor' (also each band above a tracked noise floor) or 'global' (training statistics)
 NORM_TAU_S = 3.0  # running normalisation: time constant in seconds
 EPOCHS = 30  # upper limit; early stopping usually ends sooner
 PATIENCE = 5  # early stopping patience (epochs without a better validation loss)

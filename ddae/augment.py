@@ -15,6 +15,14 @@ def rms(x) -> float:
     return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
 
 
+def highpass(x: np.ndarray, sample_rate: int, cutoff_hz: float = 20.0) -> np.ndarray:
+    """4th-order Butterworth high-pass: removes DC offsets and infrasound (some noise recordings carry more
+    energy below 20 Hz than above it, which would make their SNR meaningless)."""
+    from scipy.signal import butter, sosfilt
+
+    return sosfilt(butter(4, cutoff_hz, btype="highpass", fs=sample_rate, output="sos"), np.asarray(x, np.float64))
+
+
 def random_eq(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random second-order filter (RNNoise's recipe): zeros and poles with coefficients in [-3/8, 3/8],
     which gives tilts, bumps and dips of a few dB up to about 10 dB."""

@@ -12,6 +12,8 @@ noise source, and the impulse responses in DEV_RIRS. Anyone with the same materi
   16 kHz speech at -45, -35, -25 and -15 dBFS (or as loud as fits without clipping: the level_dbfs column has the
   level of each file), a telephone channel (300-3400 Hz band-pass, 8 kHz files) and
   reverberant rooms (held-out measured responses; the reference keeps the direct path and the first 50 ms).
+  Speech and noise are high-passed at 20 Hz first: one held-out noise file carries a DC offset 21 dB above its
+  sound, which would make its SNR meaningless.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import atomic_folder, read_audio, resample, write_audio
-from .augment import reverberate, rms, telephone
+from .augment import highpass, reverberate, rms, telephone
 from .errors import DenoiserError
 from .synth import mix_at_snr, noise_excerpt, random_crop
 
@@ -142,9 +144,9 @@ def build_devset_v2(shared, out_dir, sample_rate: int = 16000) -> Path:
             sp = utts[(i // len(corpora)) % len(utts)]
             nz = by_source[source][int(rng.integers(len(by_source[source])))]
             clean, _ = read_audio(shared / sp["path"], sample_rate)
-            clean = random_crop(clean, int(MAX_SECONDS * sample_rate), rng).astype(np.float64)
+            clean = highpass(random_crop(clean, int(MAX_SECONDS * sample_rate), rng), sample_rate)
             noise, _ = read_audio(shared / nz["path"], sample_rate)
-            noise = noise_excerpt(noise, len(clean), rng).astype(np.float64)
+            noise = noise_excerpt(highpass(noise, sample_rate), len(clean), rng)  # SNR of what can be heard: no DC
             speech, rir_name = clean, ""
             if cond == "reverberant":
                 rir = rirs[i % len(rirs)]

@@ -56,22 +56,30 @@ def oracle_denoise(clean: np.ndarray, noisy: np.ndarray, sr: int, s: FeatureSett
 
 
 def evaluate(pairs: list[dict], models: list, enhanced_dirs: list[str], baseline: bool, oracle: bool,
-             max_att: float, progress=None, peers=(), failures: list | None = None, input_gain_db: float = 0.0) -> list[dict]:
+             max_att: float, progress=None, peers=(), failures: list | None = None, input_gain_db=0.0) -> list[dict]:
     """One row per (file, system) with input_<m>, <m>, <m>_imp and any condition columns.
 
-    `peers` names denoisers of ddae.peers to run. `input_gain_db` scales each pair (clean and noisy alike,
-    in floating point) before anything runs: the same files, quieter or louder.
+    `peers` names denoisers of ddae.peers to run. `input_gain_db` (a number or a list of them) scales each
+    pair (clean and noisy alike, in floating point) before anything runs: the same files, quieter or louder;
+    with several gains, or one other than 0, the gain is a condition column `input_gain_db`.
     With a `failures` list, a pair that cannot be read is skipped and its error appended there;
     without one, the first bad pair raises."""
     s = models[0].settings if models else FeatureSettings()
-    rows = []
-    for pair in (progress(pairs) if progress else pairs):
+    gains = [float(g) for g in (input_gain_db if isinstance(input_gain_db, (list, tuple)) else [input_gain_db])]
+    rows, jobs = [], [(p, g) for p in pairs for g in gains]
+    for pair, gain in (progress(jobs) if progress else jobs):
         try:
-            rows.extend(_score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db))
+            new = _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, gain)
         except DenoiserError as e:
             if failures is None:
                 raise
-            failures.append(str(e))
+            if gain == gains[0]:
+                failures.append(str(e))
+            continue
+        if gains != [0.0]:
+            for r in new:
+                r["input_gain_db"] = gain
+        rows.extend(new)
     return rows
 
 
@@ -103,8 +111,6 @@ def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s
         systems["oracle band gain"] = oracle_denoise(clean, noisy, sr, s, max_att)
     scores = {name: all_metrics(clean, est, sr) for name, est in systems.items()}
     conditions = {k: v for k, v in pair.items() if k not in ("clean", "noisy", "rel")}
-    if input_gain_db:
-        conditions["input_gain_db"] = input_gain_db
     for name, sc in scores.items():
         row = {"noisy": str(pair["noisy"]), "system": name, **conditions}
         for m in METRICS:
@@ -161,6 +167,7 @@ def summary_markdown(rows: list[dict]) -> str:
             lines.append(f"| {sys_name} | {len(sr)} | " + " | ".join(cells) + " |")
         lines.append("")
 
+    lines.extend(improvement_tables(rows))
     table(rows, "All files")
     for col in condition_columns(rows):
         for value in sorted({r[col] for r in rows}, key=_sort_key):
@@ -169,6 +176,26 @@ def summary_markdown(rows: list[dict]) -> str:
     if failures:
         lines.append(f"PESQ failed on {len(failures)} file/system pairs (NaN, excluded): first: {failures[0]['error']}")
     return "\n".join(lines) + "\n"
+
+
+def improvement_tables(rows: list[dict]) -> list[str]:
+    """Compact tables: one per condition column, a row per system, a column per value, each cell the mean
+    improvement 'PESQ / STOI / SI-SDR dB' (a mean over the same files for every system)."""
+    systems = [s for s in dict.fromkeys(r["system"] for r in rows) if s != "noisy"]
+    out = []
+    for col in [None] + condition_columns(rows):
+        values = ["all"] if col is None else sorted({r[col] for r in rows}, key=_sort_key)
+        out += [f"## Improvement over the noisy input{'' if col is None else f' by {col}'} (PESQ / STOI / SI-SDR dB)", "",
+                "| system | " + " | ".join(str(v) for v in values) + " |", "|---" * (len(values) + 1) + "|"]
+        for name in systems:
+            cells = []
+            for v in values:
+                sub = [r for r in rows if r["system"] == name and (col is None or r[col] == v)]
+                p, st, sd = (mean_ci([r[m] for r in sub])[0] for m in ("pesq_imp", "stoi_imp", "si_sdr_imp"))
+                cells.append(f"{p:+.2f} / {st:+.3f} / {sd:+.1f}")
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
 
 
 def write_per_file(rows: list[dict], path: Path) -> None:

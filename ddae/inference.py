@@ -36,7 +36,7 @@ class GainEstimator:
         return self._run(x)
 
     def finish(self) -> np.ndarray:
-        return self._run(np.zeros((self.run.delay, self.run.settings.n_mels), np.float32))
+        return self._run(np.zeros((self.run.delay, self.run.norm.n_features), np.float32))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         g, self._state = self.run.gains(x, self._state)

@@ -8,6 +8,8 @@ weight that is 0 for frames outside the utterance (padding, or the model's looka
   magnitude (exponent 0.3) of the masked noisy spectrum with that of the clean one, with the band gains
   spread onto STFT bins inside the graph (on mel-band magnitudes when training from a feature set).
   Magnitudes are divided by the segment's noisy RMS magnitude first, so the loss does not depend on level.
+- 'mixed': 'compressed' plus LINEAR_WEIGHT times the same comparison on linear magnitudes, which weighs loud
+  (speech-dominated) bins as SI-SDR does, against speech distortion.
 - 'mask': MSE between the gains and the ideal band mask sqrt(clean / noisy power) clipped to [0, 1].
 - 'logmel': Lu et al.'s objective: MSE between the clean log-mel estimate (noisy log-mel + 2 log gain) and
   the clean log-mel, each band divided by its spread in the training data.
@@ -19,8 +21,9 @@ import numpy as np
 
 from .errors import DenoiserError
 
-LOSSES = ("compressed", "mask", "logmel")
+LOSSES = ("compressed", "mixed", "mask", "logmel")
 COMPRESSION = 0.3
+LINEAR_WEIGHT = 0.3  # 'mixed': weight of the linear-magnitude term
 EPS = 1e-4
 
 
@@ -77,9 +80,11 @@ def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: n
         w3 = w[..., None]
         ref = ops.sqrt(ops.sum(ops.square(noisy) * w3, axis=(1, 2), keepdims=True)
                        / ops.maximum(ops.sum(w3, axis=(1, 2), keepdims=True) * noisy.shape[-1], 1.0)) + 1e-9
-        est_c = ops.power(g * noisy / ref + EPS, COMPRESSION)
-        clean_c = ops.power(clean / ref + EPS, COMPRESSION)
-        return weighted(ops.mean(ops.square(est_c - clean_c), axis=-1), w)
+        est, target = g * noisy / ref, clean / ref
+        per_frame = ops.mean(ops.square(ops.power(est + EPS, COMPRESSION) - ops.power(target + EPS, COMPRESSION)), axis=-1)
+        if kind == "mixed":
+            per_frame = per_frame + LINEAR_WEIGHT * ops.mean(ops.square(est - target), axis=-1)
+        return weighted(per_frame, w)
 
     loss.__name__ = f"{kind}_loss"
     del keras

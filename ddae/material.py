@@ -6,7 +6,8 @@ Two layouts are read:
 - a plain folder with `speech/<speaker>/...` and `noise/<source>/...` (any audio files, any rate; files right
   under `speech/` count as speakers of their own) and an optional `rir/`: for training on your own data.
 Of what is left, every VAL_EVERY-th speaker (sorted) and every VAL_EVERY-th noise file of each source form the
-validation split; the rest is the training split. Audio is held in memory as 16-bit integers.
+validation split; the rest is the training split. Audio is high-passed at 20 Hz (some noise recordings carry
+a DC offset) and held in memory as 16-bit integers.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ class Material:
         self.sources = sorted(self.noise)
 
     def _read(self, path: Path) -> np.ndarray:
-        x, _ = read_audio(path, self.sr)
+        from .augment import highpass
+
+        x = highpass(read_audio(path, self.sr)[0], self.sr)  # no DC offsets or infrasound
         return np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)
 
     @property

@@ -1,7 +1,8 @@
 """The three model types, all under one contract.
 
-Every model maps a sequence of normalised noisy log-mel frames (batch, T, n_mels) to per-frame mel-band
-gains in [0, 1] (batch, T, n_mels), through a sigmoid. Every model is causal in its own frames; a lookahead
+Every model maps a sequence of normalised noisy log-mel frames (batch, T, n_mels x channels: one channel, or
+two with the 'running+floor' normalisation) to per-frame mel-band gains in [0, 1] (batch, T, n_mels), through
+a sigmoid. Every model is causal in its own frames; a lookahead
 of `delay` frames is a delay: output frame t is the gain of input frame t - delay, so a model with
 `delay = context_future` sees that many future frames. The context therefore exists once, here, and
 training, evaluation, offline denoising, block processing and streaming all run the same layers.
@@ -104,7 +105,8 @@ def _wire(w: _Wiring, x, arch: dict):
         if n_mels % (2 ** len(widths)):
             raise DenoiserError(f"type 2 needs n_mels divisible by {2 ** len(widths)} (one halving per filter layer)")
         last = max(1, context - 2 * len(widths))  # encoder layers see 3 frames each; the last layer the rest
-        h = layers.Reshape((-1, n_mels, 1), name="as_image")(x)
+        h = layers.Reshape((-1, arch["channels"], n_mels), name="as_image")(x)
+        h = layers.Permute((1, 3, 2), name="bands_then_channels")(h)
         for i, n_ch in enumerate(widths):
             h = w.causal(h, 3, f"enc_{i}")
             h = layers.ZeroPadding2D(((0, 0), (1, 1)), name=f"enc_{i}_bands")(h)
@@ -130,7 +132,7 @@ def _wire(w: _Wiring, x, arch: dict):
 
 
 def architecture(model_type: int, n_mels: int, past: int, future: int, units: str = "512,256,128,256,512",
-                 filters: str = "16,32", recurrent_units: int = 128, dropout: float = 0.0) -> dict:
+                 filters: str = "16,32", recurrent_units: int = 128, dropout: float = 0.0, channels: int = 1) -> dict:
     """The description saved with a run, from which its layers are rebuilt."""
     if model_type not in MODEL_TYPES:
         raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {model_type}")
@@ -138,15 +140,19 @@ def architecture(model_type: int, n_mels: int, past: int, future: int, units: st
         raise DenoiserError("context frames must be >= 0")
     return {"model_type": int(model_type), "n_mels": int(n_mels), "past": 0 if model_type == 3 else int(past),
             "future": int(future), "units": int(recurrent_units) if model_type == 3 else str(units),
-            "filters": str(filters), "dropout": float(dropout)}
+            "filters": str(filters), "dropout": float(dropout), "channels": int(channels)}
+
+
+def n_inputs(arch: dict) -> int:
+    return arch["n_mels"] * arch.get("channels", 1)
 
 
 def build_model(arch: dict):
-    """The training model: (batch, T, n_mels) normalised log-mel -> (batch, T, n_mels) gains, zero initial state."""
+    """The training model: (batch, T, inputs) normalised log-mel -> (batch, T, n_mels) gains, zero initial state."""
     import keras
 
     w = _Wiring(stream=False)
-    x = keras.Input((None, arch["n_mels"]), name="noisy_logmel")
+    x = keras.Input((None, n_inputs(arch)), name="noisy_logmel")
     return keras.Model(x, _wire(w, x, arch), name=f"ddae_type{arch['model_type']}")
 
 
@@ -155,7 +161,7 @@ def stream_model(model, arch: dict):
     import keras
 
     w = _Wiring(stream=True, source=model)
-    x = keras.Input((None, arch["n_mels"]), name="noisy_logmel")
+    x = keras.Input((None, n_inputs(arch)), name="noisy_logmel")
     y = _wire(w, x, arch)
     shapes = [tuple(s.shape[1:]) for s in w.state_in]
     return keras.Model([x] + w.state_in, [y] + w.state_out, name=f"{model.name}_stream"), shapes

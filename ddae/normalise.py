@@ -6,6 +6,10 @@ then sees absolute levels: it only knows the levels and channels it was trained 
 exponential with time constant `tau`), divided by a per-band scale fitted on training inputs. A gain or a
 fixed EQ on the input shifts every frame of a band by the same amount and so cancels out: the features do
 not depend on level or channel (down to the log floor). The running mean is part of the streaming state.
+'running+floor': the 'running' features and, beside them, each band minus a causal floor tracker (the band,
+smoothed over a few frames, followed down at once and up at no more than FLOOR_RISE per frame: a noise-floor
+estimate, as minimum-statistics estimators make). They say how far each band stands above the noise, and
+they too are level-independent. The model then gets 2 x n_mels inputs per frame.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import numpy as np
 
 from .errors import DenoiserError
 
-MODES = ("global", "running")
+MODES = ("global", "running", "running+floor")
 DEFAULT_TAU_S = 3.0
+FLOOR_RISE = 0.01  # nats per frame: about 4 dB per second at a 10 ms hop
+FLOOR_SMOOTH = 0.3  # weight of the new frame in the smoothing before the floor tracker
 
 
 class Normaliser:
@@ -27,16 +33,26 @@ class Normaliser:
         self.std = np.asarray(std, np.float32)
         self.alpha = 1.0 / max(1.0, float(tau_frames))
 
+    @property
+    def channels(self) -> int:
+        return 2 if self.mode == "running+floor" else 1
+
+    @property
+    def n_features(self) -> int:
+        """Inputs per frame the model gets."""
+        return len(self.std)
+
     def start(self):
-        """The state before the first frame: (running mean, frames seen)."""
-        return (np.zeros(len(self.std), np.float64), 0)
+        """The state before the first frame: (running mean, frames seen, smoothed frame, floor)."""
+        n = self.n_mels
+        return (np.zeros(n, np.float64), 0, np.zeros(n), np.zeros(n))
 
     def apply(self, logmel: np.ndarray, state=None):
         """(normalised frames, new state) for frames (T, n_mels) that follow `state`."""
         x = np.asarray(logmel, np.float64)
         if self.mode == "global":
             return ((x - self.mean) / self.std).astype(np.float32), state
-        mu, seen = state if state is not None else self.start()
+        mu, seen, smooth, floor = state if state is not None else self.start()
         means = np.empty_like(x)
         warm = max(0, min(len(x), int(round(1 / self.alpha)) - seen))  # frames still in the cumulative warm-up
         if warm:
@@ -49,7 +65,19 @@ class Normaliser:
             a = self.alpha
             means[warm:] = lfilter([a], [1.0, a - 1.0], x[warm:], axis=0, zi=((1 - a) * mu)[None, :])[0]
             mu = means[-1]
-        return ((x - means) / self.std).astype(np.float32), (mu, seen + len(x))
+        feats = x - means
+        if self.mode == "running+floor":
+            above = np.empty_like(x)
+            smooth, floor = smooth.copy(), floor.copy()
+            for t in range(len(x)):
+                if seen + t == 0:
+                    smooth[:] = floor[:] = x[0]
+                else:
+                    smooth += FLOOR_SMOOTH * (x[t] - smooth)
+                    np.minimum(smooth, floor + FLOOR_RISE, out=floor)
+                above[t] = x[t] - floor
+            feats = np.concatenate([feats, above], axis=1)
+        return (feats / self.std).astype(np.float32), (mu, seen + len(x), smooth, floor)
 
     def fit_scale(self, logmels: list[np.ndarray]) -> "Normaliser":
         """Per-band mean and standard deviation of normalisation-ready inputs (one array per utterance)."""
@@ -59,8 +87,8 @@ class Normaliser:
         if self.mode == "global":
             self.mean, self.std = x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-3).astype(np.float32)
             return self
-        self.mean = np.zeros(x.shape[1], np.float32)
-        self.std = np.ones(x.shape[1], np.float32)
+        self.mean = np.zeros(x.shape[1] * self.channels, np.float32)
+        self.std = np.ones(x.shape[1] * self.channels, np.float32)
         resid = np.concatenate([self.apply(u)[0] for u in logmels]).astype(np.float64)
         self.std = np.maximum(np.sqrt(np.mean(resid ** 2, axis=0)), 1e-3).astype(np.float32)
         return self
@@ -96,4 +124,4 @@ class Normaliser:
 
     @property
     def n_mels(self) -> int:
-        return len(self.std)
+        return len(self.std) // self.channels

@@ -1,8 +1,9 @@
 """Training batches mixed on the fly from speech and noise, with seeded augmentation.
 
-Each batch draws segments of SEGMENT seconds (2-4 s; one length per batch) and mixes each one:
+Each batch draws segments of 2-4 s (one length per batch) and mixes each one ('full' augmentation; 'basic'
+keeps only the noise types, SNR -5..20 dB and levels -40..-15 dBFS):
 - speech from a speaker drawn uniformly; level -50..-5 dBFS (RMS of the target);
-- noise-free with probability P_CLEAN, else SNR uniform in -5..30 dB against: a recorded noise (source drawn
+- noise-free with probability 0.08, else SNR uniform in -5..30 dB against: a recorded noise (source drawn
   uniformly), babble of 3-6 other training speakers, or a generated stationary noise (white, pink, brown,
   low rumble); a faint white floor on some;
 - a random second-order EQ (tilt, bump or dip), drawn separately for speech and for noise;
@@ -19,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import augment
+from .errors import DenoiserError
 from .features import framing_for
 from .losses import pack_targets
 from .material import Material
@@ -27,21 +29,19 @@ from .normalise import Normaliser
 from .settings import FeatureSettings
 from .synth import noise_excerpt
 
-P_CLEAN = 0.08
-P_BABBLE, P_GENERATED = 0.12, 0.18  # the rest: recorded noise
-P_FLOOR = 0.3
-P_EQ_SPEECH, P_EQ_NOISE = 0.5, 0.5
-P_REVERB = 0.2
-P_TELEPHONE = 0.15
-P_CLIP = 0.04
-P_QUANTISE = 0.5
-LEVEL_DBFS = (-50.0, -5.0)
-SNR_DB = (-5.0, 30.0)
+FULL = dict(clean=0.08, babble=0.12, generated=0.18, floor=0.3, eq_speech=0.5, eq_noise=0.5, reverb=0.2,
+            telephone=0.15, clip=0.04, quantise=0.5, level_dbfs=(-50.0, -5.0), snr_db=(-5.0, 30.0))
+# 'basic': the noise types and SNRs only, at moderate levels: no EQ, rooms, telephone band, clipping or
+# quantisation (what the first pretrained models' recipe mostly was), to measure what augmentation buys
+BASIC = {**FULL, "eq_speech": 0.0, "eq_noise": 0.0, "reverb": 0.0, "telephone": 0.0, "clip": 0.0, "quantise": 0.0,
+         "level_dbfs": (-40.0, -15.0), "snr_db": (-5.0, 20.0)}
+AUGMENTATIONS = {"full": FULL, "basic": BASIC}
 SEGMENT_SECONDS = (2.0, 4.0)
 
 
-def mix_example(m: Material, n: int, rng: np.random.Generator) -> dict:
-    """One augmented (clean target, noisy input) pair of n samples at the material's rate."""
+def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -> dict:
+    """One augmented (clean target, noisy input) pair of n samples at the material's rate; `p` holds the
+    probabilities and ranges (FULL or BASIC)."""
     sr = m.sr
     spk, utt = m.utterance(rng)
     speech = np.zeros(n)
@@ -51,47 +51,47 @@ def mix_example(m: Material, n: int, rng: np.random.Generator) -> dict:
     else:  # a short utterance lands somewhere in the segment, with silence around it
         at = int(rng.integers(0, n - len(utt) + 1))
         speech[at:at + len(utt)] = utt
-    if rng.random() < P_EQ_SPEECH:
+    if rng.random() < p["eq_speech"]:
         speech = augment.random_eq(speech, rng)
     target, wet = speech, speech
-    if rng.random() < P_REVERB:
+    if rng.random() < p["reverb"]:
         use_real = m.rirs and rng.random() < 0.4
         rir = m.rirs[int(rng.integers(len(m.rirs)))] if use_real else augment.synthetic_rir(sr, rng)
         target, wet = augment.reverberate(speech, rir, sr)
     info = {"speaker": spk, "noise": "none", "telephone": False}
     noisy = wet.copy()
-    if rng.random() >= P_CLEAN and augment.rms(wet) > 0:
-        noise, info["noise"] = _noise(m, n, spk, rng)
-        if rng.random() < P_EQ_NOISE:
+    if rng.random() >= p["clean"] and augment.rms(wet) > 0:
+        noise, info["noise"] = _noise(m, n, spk, rng, p)
+        if rng.random() < p["eq_noise"]:
             noise = augment.random_eq(noise, rng)
-        snr = rng.uniform(*SNR_DB)
+        snr = rng.uniform(*p["snr_db"])
         noisy = wet + noise * augment.rms(wet) / (augment.rms(noise) + 1e-12) * 10 ** (-snr / 20)
-    if rng.random() < P_FLOOR:
+    if rng.random() < p["floor"]:
         noisy = noisy + rng.standard_normal(n) * augment.rms(wet) * 10 ** (-rng.uniform(30, 60) / 20)
-    gain = 10 ** (rng.uniform(*LEVEL_DBFS) / 20) / (augment.rms(target) + 1e-12)
+    gain = 10 ** (rng.uniform(*p["level_dbfs"]) / 20) / (augment.rms(target) + 1e-12)
     target, noisy = target * gain, noisy * gain
-    if rng.random() < P_TELEPHONE:
+    if rng.random() < p["telephone"]:
         target, noisy = augment.telephone(target, sr), augment.telephone(noisy, sr)
         info["telephone"] = True
     peak = max(np.max(np.abs(noisy)), 1e-12)
     if peak > 0.99:
         target, noisy = target * 0.99 / peak, noisy * 0.99 / peak
-    if rng.random() < P_CLIP:
+    if rng.random() < p["clip"]:
         noisy = augment.clip(noisy, rng)
-    if rng.random() < P_QUANTISE:
+    if rng.random() < p["quantise"]:
         noisy = augment.quantise16(noisy)
     return {"clean": target, "noisy": noisy, **info}
 
 
-def _noise(m: Material, n: int, speaker: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+def _noise(m: Material, n: int, speaker: str, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, str]:
     u = rng.random()
-    if u < P_BABBLE:
+    if u < p["babble"]:
         x = np.zeros(n)
         for _ in range(int(rng.integers(3, 7))):
             _, t = m.utterance(rng, exclude=speaker)
             x += noise_excerpt(t, n, rng) / (augment.rms(t) + 1e-12)
         return x, "babble"
-    if u < P_BABBLE + P_GENERATED:
+    if u < p["babble"] + p["generated"]:
         kind = ("white", "pink", "brown", "rumble")[int(rng.integers(4))]
         return generated_noise(kind, n, m.sr, rng).astype(np.float64), kind
     source, x = m.noise_file(rng)
@@ -115,7 +115,10 @@ class AudioBatches:
     """Batches (x, y) mixed on the fly: x normalised noisy log-mel (B, T, n_mels), y the packed targets."""
 
     def __init__(self, m: Material, s: FeatureSettings, norm: Normaliser, delay: int, batch_size: int,
-                 n_batches: int, seed: int, fixed: bool = False, segment_seconds=SEGMENT_SECONDS):
+                 n_batches: int, seed: int, fixed: bool = False, segment_seconds=SEGMENT_SECONDS, augmentation="full"):
+        if augmentation not in AUGMENTATIONS:
+            raise DenoiserError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
+        self.p = AUGMENTATIONS[augmentation]
         self.m, self.s, self.norm, self.delay = m, s, norm, delay
         self.batch_size, self.n_batches, self.seed, self.fixed = batch_size, n_batches, seed, fixed
         self.segment_seconds = segment_seconds
@@ -134,7 +137,7 @@ class AudioBatches:
         n = int(seconds * self.s.sample_rate)
         xs, ys = [], []
         for _ in range(self.batch_size):
-            noisy_lm, clean_lm, noisy_mag, clean_mag = example_features(mix_example(self.m, n, rng), self.s)
+            noisy_lm, clean_lm, noisy_mag, clean_mag = example_features(mix_example(self.m, n, rng, self.p), self.s)
             xs.append(self.norm.apply(noisy_lm)[0])
             ys.append(pack_targets(noisy_lm, clean_lm, noisy_mag, clean_mag, delay=self.delay))
         out = (np.stack(xs), np.stack(ys))
@@ -146,4 +149,4 @@ class AudioBatches:
         """Noisy log-mel of n_examples mixtures, for fitting the normaliser."""
         rng = np.random.default_rng([seed, 99])
         n = int(self.segment_seconds[1] * self.s.sample_rate)
-        return [example_features(mix_example(self.m, n, rng), self.s)[0] for _ in range(n_examples)]
+        return [example_features(mix_example(self.m, n, rng, self.p), self.s)[0] for _ in range(n_examples)]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DenoiserError
-from .models import MODEL_TYPES, stream_model
+from .models import MODEL_TYPES, n_inputs, stream_model
 from .normalise import Normaliser
 from .settings import FeatureSettings
 
@@ -51,7 +51,7 @@ class Run:
         import tensorflow as tf
 
         stream, self._shapes = stream_model(self.model, self.arch)
-        specs = [tf.TensorSpec([None, None, self.settings.n_mels], tf.float32)] + \
+        specs = [tf.TensorSpec([None, None, self.norm.n_features], tf.float32)] + \
                 [tf.TensorSpec([None, *s], tf.float32) for s in self._shapes]
         self._step = tf.function(lambda *a: stream(list(a), training=False), input_signature=specs)
 
@@ -110,11 +110,12 @@ def load_run(path) -> Run:
         model = keras.models.load_model(path / MODEL_FILE, compile=False)
     except Exception as e:
         raise DenoiserError(f"{path / MODEL_FILE}: cannot be loaded as a Keras model ({str(e).splitlines()[0][:200]})") from None
-    if tuple(model.input_shape[1:]) != (None, settings.n_mels) or tuple(model.output_shape[1:]) != (None, settings.n_mels):
+    n_in = norm.n_features
+    if tuple(model.input_shape[1:]) != (None, n_in) or tuple(model.output_shape[1:]) != (None, settings.n_mels):
         raise DenoiserError(f"{path}: model shape {model.input_shape[1:]} -> {model.output_shape[1:]} does not match "
-                            f"the contract (frames, {settings.n_mels} bands) -> (frames, {settings.n_mels} gains); "
+                            f"the contract (frames, {n_in} inputs) -> (frames, {settings.n_mels} gains); "
                             f"a run saved by an older version must be retrained")
-    if arch["n_mels"] != settings.n_mels or norm.n_mels != settings.n_mels:
+    if arch["n_mels"] != settings.n_mels or norm.n_mels != settings.n_mels or n_inputs(arch) != n_in:
         raise DenoiserError(f"{path}: settings say {settings.n_mels} bands, the architecture {arch['n_mels']} and the "
                             f"normalisation statistics {norm.n_mels}")
     if arch["future"] != settings.context_future or (arch["model_type"] != 3 and arch["past"] != settings.context_past):

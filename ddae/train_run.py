@@ -82,16 +82,17 @@ class _Data:
         train_m = Material(root, "train", self.base.sample_rate, progress)
         val_m = Material(root, "val", self.base.sample_rate, progress)
         delay, steps = cfg["CONTEXT_FUTURE"], cfg["STEPS_PER_EPOCH"] or DEFAULT_AUDIO_STEPS
-        self.train = AudioBatches(train_m, self.base, None, delay, cfg["BATCH_SIZE"], steps, cfg["SEED"])
+        self.train = AudioBatches(train_m, self.base, None, delay, cfg["BATCH_SIZE"], steps, cfg["SEED"],
+                                  augmentation=cfg["AUGMENTATION"])
         self.norm = self._normaliser(cfg, partial, lambda: self.train.sample_logmels(NORM_FIT_EXAMPLES, cfg["SEED"]))
         self.train.norm = self.norm
         self.val = AudioBatches(val_m, self.base, self.norm, delay, cfg["BATCH_SIZE"], cfg["VAL_BATCHES"],
-                                cfg["SEED"] + 1, fixed=True, segment_seconds=(3.0, 3.0))
+                                cfg["SEED"] + 1, fixed=True, segment_seconds=(3.0, 3.0))  # always fully augmented
         from .features import framing_for
 
         self.spread = framing_for(self.base).spread
         sh, nh = train_m.hours
-        self.describe = (f"audio mixed on the fly from {root} ({len(train_m.speakers)} speakers, {sh:.2f} h speech; "
+        self.describe = (f"audio mixed on the fly from {root} ({cfg['AUGMENTATION']} augmentation; {len(train_m.speakers)} speakers, {sh:.2f} h speech; "
                          f"{sum(len(v) for v in train_m.noise.values())} noise files, {nh:.2f} h; {len(train_m.rirs)} "
                          f"measured rooms + synthetic ones), {steps} batches of {cfg['BATCH_SIZE']} per epoch, validating "
                          f"on {cfg['VAL_BATCHES']} fixed batches from {len(val_m.speakers)} held-out speakers")
@@ -115,7 +116,7 @@ def train(cfg: dict, progress=None) -> Path:
             shutil.rmtree(partial, ignore_errors=True)
         raise
     arch = architecture(cfg["MODEL_TYPE"], data.base.n_mels, cfg["CONTEXT_PAST"], cfg["CONTEXT_FUTURE"], cfg["UNITS"],
-                        cfg["FILTERS"], cfg["RECURRENT_UNITS"], cfg["DROPOUT"])
+                        cfg["FILTERS"], cfg["RECURRENT_UNITS"], cfg["DROPOUT"], data.norm.channels)
     settings = dataclasses.replace(data.base, context_past=arch["past"], context_future=arch["future"])
 
     quiet_tensorflow(cfg["THREADS"])
@@ -125,7 +126,7 @@ def train(cfg: dict, progress=None) -> Path:
     keras.utils.set_random_seed(cfg["SEED"])
     tf.config.experimental.enable_op_determinism()
     model = build_model(arch)
-    loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std)
+    loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels])
     model.compile(optimizer=keras.optimizers.Adam(cfg["LEARNING_RATE"], clipnorm=cfg["CLIPNORM"] or None), loss=loss,
                   jit_compile="auto")
 

@@ -21,7 +21,7 @@ def segment_batch(pieces: list[tuple[np.ndarray, np.ndarray]], norm: Normaliser,
 
     Each piece is normalised from its own start, as a file is at inference."""
     n_mels = norm.n_mels
-    x = np.zeros((len(pieces), length, n_mels), np.float32)
+    x = np.zeros((len(pieces), length, norm.n_features), np.float32)
     y = np.zeros((len(pieces), length, 2 * n_mels + 1), np.float32)
     for i, (noisy, clean) in enumerate(pieces):
         n = len(noisy)

@@ -75,7 +75,7 @@ def test_input_gain_scales_the_files_and_is_a_condition(tmp_path):
     write_audio(tmp_path / "noisy" / "a.wav", noisy, 16000)
     pairs = read_pairs(str(tmp_path / "clean"), str(tmp_path / "noisy"), "")
     base = evaluate(pairs, [], [], baseline=True, oracle=False, max_att=20.0)
-    quiet = evaluate(pairs, [], [], baseline=True, oracle=False, max_att=20.0, input_gain_db=-25)
+    quiet = evaluate(pairs, [], [], baseline=True, oracle=False, max_att=20.0, input_gain_db=[-25])
     assert all(r["input_gain_db"] == -25 for r in quiet)
     assert quiet[0]["si_sdr"] == pytest.approx(base[0]["si_sdr"], abs=1e-3)  # the scaled input, as scaled
     assert quiet[1]["si_sdr"] == pytest.approx(base[1]["si_sdr"], abs=0.05)  # Wiener does not depend on level

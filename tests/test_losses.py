@@ -20,7 +20,7 @@ def _targets(clean, noisy, delay=0):
     return pack_targets(lm_n, lm_c, np.abs(sn) * scale, np.abs(sc) * scale, delay=delay)[None], lm_n, lm_c
 
 
-@pytest.mark.parametrize("kind", ["compressed", "mask", "logmel"])
+@pytest.mark.parametrize("kind", ["compressed", "mixed", "mask", "logmel"])
 def test_the_ideal_mask_beats_no_mask_and_a_wrong_mask(kind):
     clean, noisy = tone_in_noise(1.0, snr_db=0)
     y, lm_n, lm_c = _targets(clean, noisy)

@@ -70,6 +70,19 @@ def test_the_stream_model_carries_state_exactly(model_type, rng):
     assert np.max(np.abs(np.concatenate(out, 1) - np.asarray(model(x)))) < 1e-5
 
 
+@pytest.mark.parametrize("model_type", [1, 2, 3])
+def test_two_input_channels_for_the_floor_features(model_type, rng):
+    arch = architecture(model_type, 64, 3, 1, channels=2, **ARCHS[model_type])
+    model = build_model(arch)
+    assert model.input_shape[1:] == (None, 128) and model.output_shape[1:] == (None, 64)
+    stream, shapes = stream_model(model, arch)
+    x = rng.normal(size=(1, 20, 128)).astype(np.float32)
+    state = [np.zeros((1, *s), np.float32) for s in shapes]
+    y, *state = stream([x[:, :9], *state])
+    z, *_ = stream([x[:, 9:], *[np.asarray(v) for v in state]])
+    assert np.max(np.abs(np.concatenate([np.asarray(y), np.asarray(z)], 1) - np.asarray(model(x)))) < 1e-5
+
+
 def test_bad_model_type_and_shapes():
     with pytest.raises(DenoiserError, match="model_type"):
         architecture(4, 64, 3, 3)
@@ -140,7 +153,7 @@ def test_settings_that_contradict_the_model_are_refused(runs, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(runs["dense"], bad)
     FeatureSettings(n_mels=40, context_past=3, context_future=3).save(bad)
-    with pytest.raises(DenoiserError, match="40 bands"):
+    with pytest.raises(DenoiserError, match="40 gains"):
         load_run(bad)
     FeatureSettings(context_past=3, context_future=1).save(bad)
     with pytest.raises(DenoiserError, match="context"):

@@ -72,3 +72,26 @@ def test_save_load_and_bad_files(tmp_path, rng):
         Normaliser.load(tmp_path)
     with pytest.raises(DenoiserError, match="missing"):
         Normaliser.load(tmp_path / "nowhere")
+
+
+def test_the_floor_features_follow_the_noise_floor_and_do_not_depend_on_level(rng):
+    from ddae.normalise import FLOOR_RISE
+
+    norm = Normaliser("running+floor", np.zeros(128), np.ones(128), tau_frames=300)
+    assert norm.channels == 2 and norm.n_mels == 64 and norm.n_features == 128
+    x = np.full((400, 64), -20.0) + rng.normal(0, 0.3, (400, 64))
+    x[200:210] += 6.0  # a burst of 'speech' above a steady floor
+    y, _ = norm.apply(x)
+    above = y[:, 64:]
+    assert np.all(np.abs(np.median(above[100:200], axis=0)) < 1.0)  # steady noise: near its floor
+    assert np.all(above[205] > 4.0)  # the burst stands out
+    y2, _ = norm.apply(x - 12.0)  # 12 nats quieter (about 52 dB)
+    assert np.max(np.abs(y2 - y)) < 1e-4
+    state, parts = None, []
+    for a, b in ((0, 7), (7, 250), (250, 400)):
+        part, state = norm.apply(x[a:b], state)
+        parts.append(part)
+    assert np.max(np.abs(np.concatenate(parts) - y)) < 1e-5
+    rising = norm.apply(np.linspace(0, 10, 400)[:, None] * np.ones((1, 64)))[0][:, 64:]
+    assert np.all(rising[-1] <= (10 / 399) * 400 + 1e-6) and np.all(np.diff(rising[50:, 0]) >= -1e-6)
+    del FLOOR_RISE
