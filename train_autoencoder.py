@@ -28,8 +28,10 @@ DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
 LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mixed' (compressed + linear), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)
 NORMALISATION = "running"  # 'running' (causal per-band running mean: level- and channel-independent), 'running+floor' (also each band above a tracked noise floor) or 'global' (training statistics)
 NORM_TAU_S = 3.0  # running normalisation: time constant in seconds
+PRIME_SECONDS = 0.0  # running normalisation: start each file from the levels of its first seconds (offline models; 0 = causal from the first frame)
 EPOCHS = 30  # upper limit; early stopping usually ends sooner
 PATIENCE = 5  # early stopping patience (epochs without a better validation loss)
+MAX_MINUTES = 0.0  # stop at the first epoch end after this much training time (0 = no limit); the best epoch is kept
 BATCH_SIZE = 16  # segments per batch
 SEGMENT_SECONDS = 1.0  # feature sets: length of the training segments cut from utterances
 STEPS_PER_EPOCH = 0  # batches per epoch (0 = the whole feature set; 150 when mixing on the fly)

@@ -30,13 +30,26 @@ class GainEstimator:
         self._norm_state = run.norm.start()
         self._state = run.initial_state()
         self._skip = run.delay  # the first outputs belong to frames before the start
+        self._priming = [] if run.norm.prime_frames else None  # frames held back until the normaliser is primed
 
     def push(self, logmel: np.ndarray) -> np.ndarray:
+        if self._priming is not None:
+            self._priming.append(np.asarray(logmel))
+            if sum(len(p) for p in self._priming) < self.run.norm.prime_frames:
+                return np.zeros((0, self.run.settings.n_mels))
+            return self._release()
         x, self._norm_state = self.run.norm.apply(logmel, self._norm_state)
         return self._run(x)
 
+    def _release(self) -> np.ndarray:
+        held = np.concatenate(self._priming) if self._priming else np.zeros((0, self.run.settings.n_mels))
+        self._priming = None
+        self._norm_state = self.run.norm.prime(held[: self.run.norm.prime_frames])
+        return self.push(held)
+
     def finish(self) -> np.ndarray:
-        return self._run(np.zeros((self.run.delay, self.run.norm.n_features), np.float32))
+        first = self._release() if self._priming is not None else np.zeros((0, self.run.settings.n_mels))
+        return np.concatenate([first, self._run(np.zeros((self.run.delay, self.run.norm.n_features), np.float32))])
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         g, self._state = self.run.gains(x, self._state)

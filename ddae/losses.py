@@ -91,10 +91,10 @@ def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: n
     return loss
 
 
-def identity_loss(loss_fn, batches) -> float:
+def identity_loss(loss_fn, batches, n_mels: int) -> float:
     """The loss of leaving the input as it is (all gains 1), averaged over (x, y) batches like Keras does."""
     total, n = 0.0, 0
     for x, y in batches:
-        total += float(loss_fn(y, np.ones(x.shape, np.float32))) * len(x)
+        total += float(loss_fn(y, np.ones((*x.shape[:2], n_mels), np.float32))) * len(x)
         n += len(x)
     return total / max(n, 1)

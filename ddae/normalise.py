@@ -10,6 +10,11 @@ not depend on level or channel (down to the log floor). The running mean is part
 smoothed over a few frames, followed down at once and up at no more than FLOOR_RISE per frame: a noise-floor
 estimate, as minimum-statistics estimators make). They say how far each band stands above the noise, and
 they too are level-independent. The model then gets 2 x n_mels inputs per frame.
+
+Priming (`prime_frames` > 0, for offline models): the running mean starts from the mean of the first
+`prime_frames` frames and the floor from their smoothed minimum, instead of from the first frame alone, so
+the first seconds of a file are normalised as well as the rest. The denoiser then holds back its first output
+until it has that many frames (or the whole file, if shorter). Training primes every segment the same way.
 """
 
 from __future__ import annotations
@@ -25,10 +30,13 @@ FLOOR_SMOOTH = 0.3  # weight of the new frame in the smoothing before the floor 
 
 
 class Normaliser:
-    def __init__(self, mode: str, mean, std, tau_frames: float = 1.0):
+    def __init__(self, mode: str, mean, std, tau_frames: float = 1.0, prime_frames: int = 0):
         if mode not in MODES:
             raise DenoiserError(f"normalisation must be one of {', '.join(MODES)}, got {mode!r}")
+        if prime_frames < 0:
+            raise DenoiserError(f"prime_frames must be >= 0, got {prime_frames}")
         self.mode = mode
+        self.prime_frames = int(prime_frames) if mode != "global" else 0
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
         self.alpha = 1.0 / max(1.0, float(tau_frames))
@@ -46,6 +54,23 @@ class Normaliser:
         """The state before the first frame: (running mean, frames seen, smoothed frame, floor)."""
         n = self.n_mels
         return (np.zeros(n, np.float64), 0, np.zeros(n), np.zeros(n))
+
+    def prime(self, logmel: np.ndarray):
+        """The state to start a file from, estimated on its first frames (see 'Priming')."""
+        x = np.asarray(logmel, np.float64)
+        if self.mode == "global" or len(x) == 0:
+            return self.start()
+        smooth, lowest = x[0].copy(), x[0].copy()
+        if self.mode == "running+floor":
+            for t in range(1, len(x)):
+                smooth += FLOOR_SMOOTH * (x[t] - smooth)
+                np.minimum(lowest, smooth, out=lowest)
+        return (x.mean(axis=0), len(x), x[0].copy(), lowest)
+
+    def apply_primed(self, logmel: np.ndarray) -> np.ndarray:
+        """Normalised frames of a whole utterance, primed on its start when the normaliser primes."""
+        state = self.prime(logmel[: self.prime_frames]) if self.prime_frames else None
+        return self.apply(logmel, state)[0]
 
     def apply(self, logmel: np.ndarray, state=None):
         """(normalised frames, new state) for frames (T, n_mels) that follow `state`."""
@@ -89,7 +114,7 @@ class Normaliser:
             return self
         self.mean = np.zeros(x.shape[1] * self.channels, np.float32)
         self.std = np.ones(x.shape[1] * self.channels, np.float32)
-        resid = np.concatenate([self.apply(u)[0] for u in logmels]).astype(np.float64)
+        resid = np.concatenate([self.apply_primed(u) for u in logmels]).astype(np.float64)
         self.std = np.maximum(np.sqrt(np.mean(resid ** 2, axis=0)), 1e-3).astype(np.float32)
         return self
 
@@ -100,7 +125,7 @@ class Normaliser:
         from pathlib import Path
 
         np.savez(Path(folder) / self.FILE, mode=np.array(self.mode), mean=self.mean, std=self.std,
-                 tau_frames=np.array(1.0 / self.alpha))
+                 tau_frames=np.array(1.0 / self.alpha), prime_frames=np.array(self.prime_frames))
 
     @classmethod
     def load(cls, folder) -> "Normaliser":
@@ -111,7 +136,8 @@ class Normaliser:
             raise DenoiserError(f"{path} is missing: {folder} has no normalisation statistics")
         try:
             with np.load(path) as z:
-                norm = cls(str(z["mode"]), z["mean"], z["std"], float(z["tau_frames"]))
+                prime = int(z["prime_frames"]) if "prime_frames" in z.files else 0
+                norm = cls(str(z["mode"]), z["mean"], z["std"], float(z["tau_frames"]), prime)
         except DenoiserError:
             raise
         except Exception as e:

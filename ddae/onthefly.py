@@ -138,7 +138,7 @@ class AudioBatches:
         xs, ys = [], []
         for _ in range(self.batch_size):
             noisy_lm, clean_lm, noisy_mag, clean_mag = example_features(mix_example(self.m, n, rng, self.p), self.s)
-            xs.append(self.norm.apply(noisy_lm)[0])
+            xs.append(self.norm.apply_primed(noisy_lm))
             ys.append(pack_targets(noisy_lm, clean_lm, noisy_mag, clean_mag, delay=self.delay))
         out = (np.stack(xs), np.stack(ys))
         if self.fixed:

@@ -48,7 +48,9 @@ class _Data:
     def _normaliser(self, cfg, partial: Path, samples) -> Normaliser:
         if (partial / Normaliser.FILE).is_file():  # resuming: the statistics the run started with
             return Normaliser.load(partial)
-        norm = Normaliser(cfg["NORMALISATION"], [0], [1], cfg["NORM_TAU_S"] * self.base.sample_rate / self.base.hop_length)
+        frames_per_s = self.base.sample_rate / self.base.hop_length
+        norm = Normaliser(cfg["NORMALISATION"], [0], [1], cfg["NORM_TAU_S"] * frames_per_s,
+                          int(round(cfg["PRIME_SECONDS"] * frames_per_s)))
         norm.fit_scale(samples())
         norm.save(partial)
         return norm
@@ -133,7 +135,7 @@ def train(cfg: dict, progress=None) -> Path:
     logs_dir = Path(cfg["MODEL_LOGS_DIR"]) / run_name
     logs_dir.mkdir(parents=True, exist_ok=True)
     (partial / RESUME_FILE).write_text(json.dumps({k: v for k, v in cfg.items() if k != "RESUME"}, indent=2) + "\n")
-    keeper = progress_keeper(partial, cfg["PATIENCE"], cfg["REDUCE_LR_PATIENCE"])
+    keeper = progress_keeper(partial, cfg["PATIENCE"], cfg["REDUCE_LR_PATIENCE"], max_minutes=cfg["MAX_MINUTES"])
     guard = nan_guard()
     callbacks = [keras.callbacks.BackupAndRestore(str(partial / "backup")),  # resume after an interruption
                  keeper, keras.callbacks.CSVLogger(str(logs_dir / "training_log.csv"), append=bool(cfg.get("RESUME"))),
@@ -157,12 +159,12 @@ def train(cfg: dict, progress=None) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         raise DenoiserError("training produced no finite validation loss (NaN from the first epoch): "
                             "lower --learning_rate or check the training data")
-    id_loss = identity_loss(loss, (data.val.batch(i) for i in range(len(data.val))))
+    id_loss = identity_loss(loss, (data.val.batch(i) for i in range(len(data.val))), settings.n_mels)
     config = {"architecture": arch, "loss": cfg["LOSS"], "normalisation": data.norm.mode, "run": run_name,
               **data.source, "settings": {k.lower(): v for k, v in cfg.items()}, "epochs_run": len(st["epochs"]),
               "best_epoch": st["best_epoch"], "val_loss": st["best"], "identity_val_loss": id_loss,
               "train_seconds": round(st["seconds"], 1), "parameters": model.count_params(),
-              "stopped_on_nan": guard.nan_batch is not None}
+              "stopped_on_nan": guard.nan_batch is not None, "stopped_on_time": bool(st.get("stopped_on_time"))}
     for leftover in ("backup", RESUME_FILE, HISTORY_FILE, "best.weights.h5"):
         p = partial / leftover
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)

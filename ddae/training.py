@@ -19,7 +19,8 @@ from .normalise import Normaliser
 def segment_batch(pieces: list[tuple[np.ndarray, np.ndarray]], norm: Normaliser, delay: int, length: int):
     """(x, y) for a batch of (noisy, clean) log-mel pieces of at most `length` frames, zero-padded.
 
-    Each piece is normalised from its own start, as a file is at inference."""
+    Each piece is normalised from its own start (primed on it, if the normaliser primes), as a file is at
+    inference."""
     n_mels = norm.n_mels
     x = np.zeros((len(pieces), length, norm.n_features), np.float32)
     y = np.zeros((len(pieces), length, 2 * n_mels + 1), np.float32)
@@ -28,7 +29,7 @@ def segment_batch(pieces: list[tuple[np.ndarray, np.ndarray]], norm: Normaliser,
         noisy_p = np.zeros((length, n_mels), np.float32)
         clean_p = np.zeros((length, n_mels), np.float32)
         noisy_p[:n], clean_p[:n] = noisy, clean
-        x[i, :n] = norm.apply(noisy)[0]
+        x[i, :n] = norm.apply_primed(noisy)
         valid = np.arange(length) < n
         y[i] = pack_targets(noisy_p, clean_p, valid=valid, delay=delay)
     return x, y
@@ -91,10 +92,11 @@ HISTORY_FILE = "history.json"
 BEST_WEIGHTS = "best.weights.h5"
 
 
-def progress_keeper(folder: Path, patience: int, reduce_lr_patience: int, min_lr: float = 1e-5):
+def progress_keeper(folder: Path, patience: int, reduce_lr_patience: int, min_lr: float = 1e-5, max_minutes: float = 0):
     """A Keras callback that keeps the best weights, stops after `patience` epochs without a better validation
-    loss and halves the learning rate after `reduce_lr_patience` of them. Its state (every epoch's logs, the
-    best loss and epoch, the wait) lives in `folder`, so an interrupted run resumes with all of it."""
+    loss (or at the first epoch end after `max_minutes` of training, if > 0) and halves the learning rate after
+    `reduce_lr_patience` of them. Its state (every epoch's logs, the best loss and epoch, the wait, the time
+    spent) lives in `folder`, so an interrupted run resumes with all of it."""
     import keras
 
     folder = Path(folder)
@@ -133,6 +135,9 @@ def progress_keeper(folder: Path, patience: int, reduce_lr_patience: int, min_lr
                     self.model.optimizer.learning_rate.assign(lr)
                 if st["wait"] >= patience:
                     self.model.stop_training = True
+            if max_minutes > 0 and st["seconds"] >= 60 * max_minutes:
+                st["stopped_on_time"] = True
+                self.model.stop_training = True
             tmp = folder / (HISTORY_FILE + ".tmp")
             tmp.write_text(json.dumps(st, indent=1) + "\n")
             tmp.replace(folder / HISTORY_FILE)

@@ -34,7 +34,7 @@ def train_config(feature_dir, models_dir, model_type=1, past=3, future=3, **over
     """The settings train_autoencoder.py would pass, for a tiny, fast model."""
     cfg = dict(FEATURES=str(feature_dir), MATERIAL="", AUGMENTATION="full", MODEL_TYPE=model_type, CONTEXT_PAST=past, CONTEXT_FUTURE=future,
                UNITS="64,32,64", FILTERS="4,8", RECURRENT_UNITS=16, DROPOUT=0.0, LOSS="compressed",
-               NORMALISATION="running", NORM_TAU_S=3.0, EPOCHS=2, PATIENCE=5, BATCH_SIZE=8, SEGMENT_SECONDS=1.0,
+               NORMALISATION="running", NORM_TAU_S=3.0, PRIME_SECONDS=0.0, EPOCHS=2, PATIENCE=5, MAX_MINUTES=0.0, BATCH_SIZE=8, SEGMENT_SECONDS=1.0,
                STEPS_PER_EPOCH=0, VAL_BATCHES=2, LEARNING_RATE=0.002, CLIPNORM=3.0, REDUCE_LR_PATIENCE=0,
                SAMPLE_RATE=16000, LOG_FLOOR=1e-14, SEED=0, THREADS=0, MODELS_DIR=str(models_dir),
                MODEL_LOGS_DIR=str(Path(models_dir).parent / "model_logs"), RESUME="", VERBOSE=0)
@@ -51,11 +51,12 @@ def _train(feature_dir, models_dir, model_type, past, future, **overrides):
 @pytest.fixture(scope="session")
 def runs(feature_dir, tmp_path_factory):
     """Run paths trained for 2 epochs on the tiny set: 'dense' (type 1, 3 + 3 frames), 'conv' (type 2, 2 + 2),
-    'causal' (type 1, 4 + 0), 'recurrent' (type 3, causal), 'recurrent_ahead' (type 3, 2 frames of lookahead,
-    mask loss, global normalisation)."""
+    'causal' (type 1, 4 + 0), 'recurrent' (type 3, no lookahead, floor features, primed on 0.5 s),
+    'recurrent_ahead' (type 3, 2 frames of lookahead, mask loss, global normalisation)."""
     models = tmp_path_factory.mktemp("work") / "models"
     return {"dense": _train(feature_dir, models, 1, 3, 3), "conv": _train(feature_dir, models, 2, 2, 2),
-            "causal": _train(feature_dir, models, 1, 4, 0), "recurrent": _train(feature_dir, models, 3, 0, 0),
+            "causal": _train(feature_dir, models, 1, 4, 0),
+            "recurrent": _train(feature_dir, models, 3, 0, 0, NORMALISATION="running+floor", PRIME_SECONDS=0.5),
             "recurrent_ahead": _train(feature_dir, models, 3, 0, 2, LOSS="mask", NORMALISATION="global")}
 
 

@@ -74,8 +74,8 @@ def test_streaming_chunks_equal_an_offline_computation_for_every_type(loaded, ki
     s = run.settings
     f, spec = stft(x.astype(np.float64), s, 16000)
     logmel = f.logmel(spec, s.log_floor)
-    feats = run.norm.apply(logmel)[0]
-    padded = np.concatenate([feats, np.zeros((run.delay, s.n_mels), np.float32)])
+    feats = run.norm.apply_primed(logmel)
+    padded = np.concatenate([feats, np.zeros((run.delay, run.norm.n_features), np.float32)])
     gains = np.asarray(run.model(padded[None]))[0][run.delay:]
     gains = np.clip(gains.astype(np.float64), 0.1, 1.0)
     offline = istft(spec * (gains @ f.spread.T), f, len(x))
@@ -100,6 +100,19 @@ def test_streaming_output_lags_input_by_at_most_the_latency(loaded):
         for i in range(0, len(x), 160):
             emitted += len(stream.process(x[i:i + 160]))
             assert (i + 160) - emitted <= stream.latency_samples + 160
+
+
+def test_a_primed_model_holds_back_its_first_output_then_catches_up(loaded):
+    run = loaded["recurrent"]
+    assert run.norm.prime_frames == 50
+    _, x = tone_in_noise(2.0, seed=6)
+    stream = StreamingDenoiser(run)
+    first = stream.process(x[:160 * 30])
+    assert len(first) == 0  # 30 frames: not primed yet
+    more = stream.process(x[160 * 30:160 * 80])
+    assert len(more) > 160 * 40  # primed: the held-back audio comes out
+    short = denoise_array(run, x[:4000])  # shorter than the priming: primed on what there is
+    assert short.shape == (4000,) and np.all(np.isfinite(short))
 
 
 def test_the_recurrent_state_carries_across_blocks(loaded):

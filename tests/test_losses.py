@@ -73,4 +73,4 @@ def test_identity_loss_is_the_loss_of_gains_of_one():
     y, _, _ = _targets(clean, noisy)
     loss = make_loss("mask", 64, framing_for(S).spread)
     x = np.zeros((1, y.shape[1], 64), np.float32)
-    assert identity_loss(loss, [(x, y)]) == pytest.approx(float(loss(y, np.ones_like(x))))
+    assert identity_loss(loss, [(x, y)], 64) == pytest.approx(float(loss(y, np.ones_like(x))))

@@ -95,3 +95,14 @@ def test_the_floor_features_follow_the_noise_floor_and_do_not_depend_on_level(rn
     rising = norm.apply(np.linspace(0, 10, 400)[:, None] * np.ones((1, 64)))[0][:, 64:]
     assert np.all(rising[-1] <= (10 / 399) * 400 + 1e-6) and np.all(np.diff(rising[50:, 0]) >= -1e-6)
     del FLOOR_RISE
+
+
+def test_priming_starts_from_the_levels_of_the_first_frames(rng):
+    x = np.concatenate([np.full((100, 64), -30.0), np.full((200, 64), -10.0)]) + rng.normal(0, 0.1, (300, 64))
+    causal = Normaliser("running+floor", np.zeros(128), np.ones(128), tau_frames=300)
+    primed = Normaliser("running+floor", np.zeros(128), np.ones(128), tau_frames=300, prime_frames=300)
+    c, p = causal.apply_primed(x), primed.apply_primed(x)
+    assert abs(c[0, :64].mean()) < 1e-6  # causal: the first frame is its own mean
+    assert p[0, :64].mean() < -10  # primed: the quiet start is below the file's mean level
+    assert np.all(p[150:, 64:].mean(axis=0) > 15)  # and the loud part is far above the floor of the start
+    assert np.max(np.abs(primed.apply_primed(x + 7.0) - p)) < 1e-4  # still level-independent
