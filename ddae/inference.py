@@ -229,7 +229,9 @@ def predict_gains(run: Run, noisy_logmel: np.ndarray) -> np.ndarray:
     return g[: len(noisy_logmel)]
 
 
-def predict_logmel(run: Run, noisy_logmel: np.ndarray) -> np.ndarray:
-    """The model's clean log-mel estimate: the noisy log-mel with its band gains applied."""
-    g = predict_gains(run, noisy_logmel)
-    return (noisy_logmel + 2.0 * np.log(np.clip(g, 1e-4, 1.0))).astype(np.float32)
+def predict_logmel(run: Run, noisy_logmel: np.ndarray,
+                   max_attenuation_db: float = DEFAULT_MAX_ATTENUATION_DB) -> np.ndarray:
+    """The model's clean log-mel estimate: the noisy log-mel with its band gains applied, floored at
+    -max_attenuation_db as denoise.py floors them."""
+    g = np.clip(predict_gains(run, noisy_logmel), 10.0 ** (-max_attenuation_db / 20.0), 1.0)
+    return (noisy_logmel + 2.0 * np.log(g)).astype(np.float32)

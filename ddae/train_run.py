@@ -32,7 +32,8 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     if not (partial / RESUME_FILE).is_file():
         raise DenoiserError(f"no interrupted run {name!r} to resume ({partial / RESUME_FILE} is missing)")
     saved = json.loads((partial / RESUME_FILE).read_text())
-    return {**saved, "RESUME": name, "EPOCHS": max(cfg["EPOCHS"], saved["EPOCHS"])}, name
+    # settings the interrupted run did not know yet take their defaults
+    return {**cfg, **saved, "RESUME": name, "EPOCHS": max(cfg["EPOCHS"], saved["EPOCHS"])}, name
 
 
 class _Data:
@@ -144,10 +145,14 @@ def train(cfg: dict, progress=None) -> Path:
           f"parameters, {cfg['LOSS']} loss, {data.norm.mode} normalisation, lookahead {arch['future']} frames) on "
           f"{data.describe}; run {run_name}")
     try:
-        model.fit(keras_batches(data.train, start_epoch=len(keeper.state["epochs"])), steps_per_epoch=len(data.train),
-                  validation_data=keras_batches(data.val, repeat=False), validation_steps=len(data.val),
-                  epochs=cfg["EPOCHS"], callbacks=callbacks, shuffle=False,
-                  verbose=2 if cfg.get("VERBOSE", 2) else 0)
+        if keeper.state.get("finished"):  # interrupted after training ended (while saving): only save
+            print(f"training of {run_name} had ended; saving its best model")
+            keeper.set_model(model)
+        else:
+            model.fit(keras_batches(data.train, start_epoch=len(keeper.state["epochs"])), steps_per_epoch=len(data.train),
+                      validation_data=keras_batches(data.val, repeat=False), validation_steps=len(data.val),
+                      epochs=cfg["EPOCHS"], callbacks=callbacks, shuffle=False,
+                      verbose=2 if cfg.get("VERBOSE", 2) else 0)
     except KeyboardInterrupt:
         raise DenoiserError(f"interrupted: nothing was saved as a finished run; continue with "
                             f"python train_autoencoder.py --resume {run_name}", code=130) from None

@@ -142,6 +142,10 @@ def progress_keeper(folder: Path, patience: int, reduce_lr_patience: int, min_lr
             tmp.write_text(json.dumps(st, indent=1) + "\n")
             tmp.replace(folder / HISTORY_FILE)
 
+        def on_train_end(self, logs=None):
+            self.state["finished"] = True  # a resume after this goes straight to saving the run
+            (folder / HISTORY_FILE).write_text(json.dumps(self.state, indent=1) + "\n")
+
         def restore_best(self) -> bool:
             if (folder / BEST_WEIGHTS).is_file():
                 self.model.load_weights(folder / BEST_WEIGHTS)

@@ -114,6 +114,24 @@ def test_interrupted_training_resumes_with_its_whole_history_and_best_model(feat
     assert (tmp_path / "model_logs" / name / "training_curve.png").is_file()
 
 
+def test_an_interruption_while_saving_resumes_without_training_again(feature_dir, tmp_path, monkeypatch):
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_run, "identity_loss", ctrl_c)  # the first thing done after training
+    cfg = train_config(feature_dir, tmp_path / "models", EPOCHS=2)
+    with pytest.raises(KeyboardInterrupt):
+        train_run.train(cfg)
+    partial, = (tmp_path / "models").iterdir()
+    history = json.loads((partial / "history.json").read_text())
+    assert history["finished"] and len(history["epochs"]) == 2
+    monkeypatch.undo()
+    name = partial.name[1:-len(".partial")]
+    resumed = train_run.train(train_config(feature_dir, tmp_path / "models", RESUME=name, EPOCHS=30))
+    config = load_run(resumed).config
+    assert config["epochs_run"] == 2 and config["val_loss"] == pytest.approx(min(e["val_loss"] for e in history["epochs"]))
+
+
 def test_resume_of_an_unknown_run_is_a_clear_error(feature_dir, tmp_path):
     with pytest.raises(DenoiserError, match="no interrupted run 'nope'"):
         train_run.train(train_config(feature_dir, tmp_path / "models", RESUME="nope"))
