@@ -34,7 +34,8 @@ def main(cfg):
     if cfg["SPLIT"] not in SPLITS:
         raise DenoiserError(f"split must be one of {', '.join(SPLITS)}, got {cfg['SPLIT']!r}")
     model = load_run(resolve_run_path(cfg["MODEL"], cfg["MODELS_DIR"]))
-    features = Path(cfg["FEATURES"] or model.config.get("features", ""))
+    own = model.config.get("features", "")  # a model trained on audio mixed on the fly has no feature set
+    features = Path(cfg["FEATURES"] or own or cfg["FALLBACK_FEATURES"])
     if not cfg["FEATURES"] and not features.is_dir():
         features = Path(cfg["FALLBACK_FEATURES"])
     if not str(features) or not features.is_dir():

@@ -1,11 +1,14 @@
-"""The shipped models in models/pretrained/: they load, are what 'default' picks, and improve SI-SDR."""
+"""The shipped models in models/pretrained/: they load, are what 'default' picks, improve generated noisy speech
+at any level and through a telephone channel."""
 
 import numpy as np
 import pytest
 
+from ddae.audio import resample
+from ddae.augment import telephone
 from ddae.inference import denoise_array
 from ddae.metrics import si_sdr
-from ddae.models import PRETRAINED_DIR, load_run, pretrained_runs, resolve_run_path
+from ddae.runs import PRETRAINED_DIR, load_run, pretrained_runs, resolve_run_path
 from ddae.synth import sample_pairs
 
 from conftest import ROOT
@@ -13,16 +16,19 @@ from conftest import ROOT
 MODELS = ROOT / "models"
 
 
-def test_a_full_band_and_a_causal_model_are_shipped():
-    runs = [load_run(p) for p in pretrained_runs(MODELS)]
-    assert sorted(r.settings.causal for r in runs) == [False, True]
-    for r in runs:
+def test_a_default_and_a_causal_recurrent_model_are_shipped():
+    runs = {p.name: load_run(p) for p in pretrained_runs(MODELS)}
+    assert set(runs) == {"ddae", "ddae_causal"}
+    assert runs["ddae"].model_type == runs["ddae_causal"].model_type == 3
+    assert not runs["ddae"].settings.causal and runs["ddae_causal"].settings.causal
+    assert runs["ddae_causal"].norm.prime_frames == 0  # nothing held back: fit for live audio
+    for r in runs.values():
         assert (r.path / "MODEL_CARD.md").is_file()
         size = sum(f.stat().st_size for f in r.path.iterdir())
         assert size < 8 * 2 ** 20, f"{r.path} is {size / 2 ** 20:.1f} MiB"
     default = resolve_run_path("default", MODELS)
-    assert default.parent.name == PRETRAINED_DIR and not load_run(default).settings.causal
-    assert load_run(resolve_run_path("pretrained", MODELS, causal=True)).settings.causal
+    assert default.parent.name == PRETRAINED_DIR and default.name == "ddae"
+    assert resolve_run_path("pretrained", MODELS, causal=True).name == "ddae_causal"
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +37,27 @@ def generated_pairs():
     return [(clean, noisy) for _, clean, noisy, _ in sample_pairs(6, 16000, seed=11, snr_range=(0.0, 10.0))]
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_pretrained_improves_si_sdr_on_generated_noisy_speech(generated_pairs, causal):
-    run = load_run(resolve_run_path("pretrained", MODELS, causal=causal))
-    gains = []
-    for clean, noisy in generated_pairs:
-        out = denoise_array(run, noisy)
-        assert out.shape == noisy.shape and np.all(np.isfinite(out))
-        gains.append(si_sdr(clean, out) - si_sdr(clean, noisy))
-    assert np.mean(gains) > 2.0, gains
-    assert sum(g > 0 for g in gains) >= 5, gains
+def _improvements(run, pairs, gain_db=0.0, sr=16000):
+    g = 10 ** (gain_db / 20)
+    out = []
+    for clean, noisy in pairs:
+        y = denoise_array(run, noisy * g, sr)
+        assert y.shape == noisy.shape and np.all(np.isfinite(y))
+        out.append(si_sdr(clean, y) - si_sdr(clean, noisy))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name", ["ddae", "ddae_causal"])
+def test_pretrained_improves_generated_noisy_speech_at_any_level(generated_pairs, name):
+    run = load_run(MODELS / PRETRAINED_DIR / name)
+    base = _improvements(run, generated_pairs)
+    assert base.mean() > 2.0 and (base > 0).sum() >= 5, base
+    for gain_db in (-25.0, 10.0):  # the same files 25 dB quieter and 10 dB louder
+        assert abs(_improvements(run, generated_pairs, gain_db).mean() - base.mean()) < 0.5
+
+
+def test_pretrained_improves_telephone_band_speech(generated_pairs):
+    run = load_run(MODELS / PRETRAINED_DIR / "ddae")
+    pairs = [tuple(resample(telephone(x, 16000).astype(np.float32), 16000, 8000) for x in p) for p in generated_pairs]
+    imp = _improvements(run, pairs, sr=8000)
+    assert imp.mean() > 1.0, imp

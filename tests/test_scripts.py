@@ -46,6 +46,9 @@ def test_pipeline_end_to_end(workdir):
     r = script("load_autoencoder_reconstructions.py", "--n_reconstructions", 2, "--model", "latest", cwd=workdir)
     pngs = sorted((workdir / "images").glob("*.png"))
     assert len(pngs) == 2 and all(p.name.startswith(runs[-1]) for p in pngs)  # 'latest' = the type 3 run
+    # the shipped model was trained on audio, not on a feature set: the sample features stand in
+    r = script("load_autoencoder_reconstructions.py", "--n_reconstructions", 1, cwd=workdir)
+    assert len(list((workdir / "images").glob("ddae_*.png"))) == 1
 
 
 def test_reconstructions_refuse_features_of_other_settings(workdir):
