@@ -17,7 +17,8 @@ MIX = 1.0  # dry/wet: 1 = fully denoised, 0 = the input unchanged
 RATE_MODE = "native"  # 'native': apply band gains at the file's own rate; 'resample': denoise at the model's rate
 BLOCK_SECONDS = 30.0  # block length for long files (memory is bounded by this, not by the file)
 MODELS_DIR = "models"  # where 'default' and 'latest' look
-THREADS = 0  # CPU threads for TensorFlow (0 = all)
+BACKEND = "auto"  # 'auto' (ONNX Runtime when the run has model.onnx and onnxruntime is installed: no TensorFlow), 'onnx' or 'keras'
+THREADS = 0  # CPU threads for the model (0 = all)
 
 from ddae.cli import resolve_settings, run
 
@@ -30,14 +31,14 @@ def _arguments(parser):
 def main(cfg):
     from tqdm import tqdm
 
-    from ddae.cli import quiet_tensorflow
-    from ddae.enhance import denoise_file, plan_jobs
+    from ddae.api import Denoiser
+    from ddae.enhance import plan_jobs
     from ddae.errors import DenoiserError
-    from ddae.runs import load_run, resolve_run_path
 
     jobs = plan_jobs(cfg["INPUTS"], cfg["OUTPUT"])
-    quiet_tensorflow(cfg["THREADS"])
-    model = load_run(resolve_run_path(cfg["MODEL"], cfg["MODELS_DIR"]))
+    denoiser = Denoiser.load(cfg["MODEL"], cfg["BACKEND"], cfg["THREADS"], cfg["MAX_ATTENUATION_DB"], cfg["MIX"],
+                             cfg["MODELS_DIR"])
+    model = denoiser.run
     failures = []
     bar = tqdm(total=len(jobs), unit="file", desc=f"denoising with {model.name}", disable=len(jobs) < 2 or None)
     for job in jobs:
@@ -49,8 +50,8 @@ def main(cfg):
                 info = audio_info(job.source)
                 rate, total = info.samplerate, info.frames / info.samplerate
                 seconds_bar = tqdm(total=round(total), unit="s", desc=job.source.name, disable=None if total >= 60 else True)
-            denoise_file(model, job.source, job.target, cfg["MAX_ATTENUATION_DB"], cfg["MIX"], cfg["RATE_MODE"],
-                         cfg["BLOCK_SECONDS"], on_block=(lambda n: seconds_bar.update(n / rate)) if seconds_bar else None)
+            denoiser.denoise_file(job.source, job.target, cfg["RATE_MODE"], cfg["BLOCK_SECONDS"],
+                                  on_block=(lambda n: seconds_bar.update(n / rate)) if seconds_bar else None)
         except DenoiserError as e:
             failures.append(str(e))
         finally:
@@ -61,7 +62,7 @@ def main(cfg):
     done = len(jobs) - len(failures)
     where = jobs[0].target if len(jobs) == 1 else cfg["OUTPUT"]
     if done:
-        print(f"denoised {done} file(s) with {model.path} -> {where}")
+        print(f"denoised {done} file(s) with {model.path} ({model.backend}) -> {where}")
     if failures:
         if len(jobs) == 1:
             raise DenoiserError(failures[0])

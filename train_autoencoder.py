@@ -45,6 +45,7 @@ SEED = 0  # seed for weights, batches and mixtures
 THREADS = 0  # CPU threads for TensorFlow (0 = all)
 MODELS_DIR = "models"  # runs are saved to MODELS_DIR/<run>/
 MODEL_LOGS_DIR = "model_logs"  # CSV, TensorBoard and curve per run
+INIT_FROM = ""  # fine-tune: start from the weights of a finished run ('default', a run name or path); its architecture and input settings are used
 RESUME = ""  # name of an interrupted run to continue (its settings are reused; see the message on Ctrl-C)
 
 from ddae.cli import resolve_settings, run

@@ -16,6 +16,7 @@ MODELS_DIR = "models"  # where the runs are
 SECONDS = 60.0  # length of the RTF test signal
 LONG_MINUTES = 60.0  # length of the memory test file (0 = skip)
 REPEATS = 3  # RTF: best of this many runs
+BACKEND = "auto"  # 'auto' (ONNX Runtime where a run has model.onnx), 'onnx' or 'keras'
 
 import resource  # noqa: E402
 import subprocess  # noqa: E402
@@ -28,15 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ddae.cli import resolve_settings  # noqa: E402
-
-
-def test_signal(seconds, sr=16000, seed=0):
-    from ddae.synth import make_noise
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 20)) * (np.sin(2 * np.pi * 2.5 * t) > 0)
-    return (0.05 * voice + 0.02 * make_noise("pink", len(t), sr, rng)).astype(np.float32)
+from ddae.synth import benchmark_signal  # noqa: E402
 
 
 def main(cfg):
@@ -57,13 +50,13 @@ def main(cfg):
     from ddae.inference import denoise_array
     from ddae.runs import load_run
 
-    x = test_signal(cfg["SECONDS"])
+    x = benchmark_signal(cfg["SECONDS"])
     print(f"real-time factor on one thread, {cfg['SECONDS']:.0f} s of 16 kHz audio (best of {cfg['REPEATS']}):")
     for kind, path in sorted(runs.items()):
-        model = load_run(path)
+        model = load_run(path, cfg["BACKEND"], threads=1)
         denoise_array(model, x[:16000])  # warm-up: first calls trace and allocate
         best = min(_timed(lambda: denoise_array(model, x)) for _ in range(cfg["REPEATS"]))
-        print(f"  {kind:28s} {path.name:34s} RTF {best / cfg['SECONDS']:.4f}  ({cfg['SECONDS'] / best:.0f}x real time)")
+        print(f"  {kind:28s} {path.name:34s} {model.backend:5s} RTF {best / cfg['SECONDS']:.4f}  ({cfg['SECONDS'] / best:.0f}x real time)")
     return 0
 
 
@@ -78,7 +71,7 @@ def _memory(cfg, run_path):
 
     with tempfile.TemporaryDirectory() as tmp:
         long = Path(tmp) / "long.wav"
-        minute = test_signal(60.0)
+        minute = benchmark_signal(60.0)
         with sf.SoundFile(long, "w", 16000, 1, subtype="PCM_16") as f:
             for _ in range(int(cfg["LONG_MINUTES"])):
                 f.write(minute)
@@ -92,6 +85,4 @@ def _memory(cfg, run_path):
 
 
 if __name__ == "__main__":
-    import numpy as np
-
     sys.exit(main(resolve_settings(globals(), __doc__)))

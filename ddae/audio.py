@@ -61,14 +61,17 @@ def read_audio(path, sample_rate: int | None = None, mono: bool = True) -> tuple
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """High-quality resampling along the first axis (soxr through librosa)."""
+    """High-quality resampling along the first axis (soxr, 'HQ' quality: what librosa's 'soxr_hq' calls)."""
     if sr_in == sr_out:
         return x
-    import librosa
+    import soxr
 
-    y = librosa.resample(np.ascontiguousarray(x.T if x.ndim == 2 else x), orig_sr=sr_in, target_sr=sr_out,
-                         res_type="soxr_hq", axis=-1)
-    return np.ascontiguousarray((y.T if x.ndim == 2 else y).astype(np.float32))
+    x = np.asarray(x, np.float32)
+    y = soxr.resample(x, sr_in, sr_out, quality="HQ")
+    n = int(np.ceil(len(x) * sr_out / sr_in))  # librosa's length, so results made with it stay reproducible
+    if len(y) < n:
+        y = np.concatenate([y, np.zeros((n - len(y),) + y.shape[1:], y.dtype)])
+    return np.ascontiguousarray(y[:n], np.float32)
 
 
 def find_audio_files(folder) -> list[Path]:
@@ -115,6 +118,9 @@ class _AtomicFile:
         self.tmp = Path(tmp)
 
     def commit(self):
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp made it private; give it an ordinary file's permissions
         os.replace(self.tmp, self.path)
 
     def discard(self):

@@ -186,7 +186,7 @@ def improvement_tables(rows: list[dict]) -> list[str]:
     for col in [None] + condition_columns(rows):
         values = ["all"] if col is None else sorted({r[col] for r in rows}, key=_sort_key)
         out += [f"## Improvement over the noisy input{'' if col is None else f' by {col}'} (PESQ / STOI / SI-SDR dB)", "",
-                "| system | " + " | ".join(str(v) for v in values) + " |", "|---" * (len(values) + 1) + "|"]
+                "| system | " + " | ".join(str(v) if str(v) != "" else "(none)" for v in values) + " |", "|---" * (len(values) + 1) + "|"]
         for name in systems:
             cells = []
             for v in values:

@@ -33,6 +33,9 @@ class Framing:
         self.power_scale = 1.0 / float(w.sum()) ** 2
         self.mel = mel_matrix(s, sr, self.n_fft)
         self.spread = spread_matrix(self.mel)
+        # float32 copies for the denoiser (half the work of float64; features for training stay float64)
+        self.window32, self.mel32_t = w.astype(np.float32), self.mel.T.astype(np.float32)
+        self.spread32_t = self.spread.T.astype(np.float32)
 
     def n_frames(self, n_samples: int) -> int:
         return 1 + n_samples // self.hop
@@ -48,10 +51,15 @@ class Framing:
         return frames_of(padded, self.n_fft, self.hop)
 
     def spectra(self, frames: np.ndarray) -> np.ndarray:
+        """rfft of the windowed frames: complex64 for float32 frames, complex128 otherwise."""
+        if frames.dtype == np.float32:
+            return np.fft.rfft(frames * self.window32, axis=-1)
         return np.fft.rfft(frames * self.window, axis=-1)
 
     def logmel(self, spectra: np.ndarray, log_floor: float) -> np.ndarray:
         power = (spectra.real ** 2 + spectra.imag ** 2) * self.power_scale
+        if power.dtype == np.float32:
+            return np.log(power @ self.mel32_t + np.float32(log_floor))
         return np.log(power @ self.mel.T + log_floor).astype(np.float32)
 
 
@@ -71,12 +79,22 @@ def mel_matrix(s: FeatureSettings, sample_rate: int, n_fft: int) -> np.ndarray:
     return _mel_cached(s.n_mels, s.fmin, s.fmax, s.sample_rate, s.n_fft, int(sample_rate), int(n_fft)).copy()
 
 
+_F_SP, _MIN_LOG_HZ, _MIN_LOG_MEL, _LOGSTEP = 200.0 / 3, 1000.0, 15.0, np.log(6.4) / 27.0  # Slaney's mel scale
+
+
+def mel_frequencies(n: int, fmin: float, fmax: float) -> np.ndarray:
+    """n frequencies (Hz) evenly spaced on Slaney's mel scale (librosa's default, htk=False)."""
+    def to_mel(f):
+        return f / _F_SP if f < _MIN_LOG_HZ else _MIN_LOG_MEL + np.log(f / _MIN_LOG_HZ) / _LOGSTEP
+
+    mels = np.linspace(to_mel(float(fmin)), to_mel(float(fmax)), n)
+    return np.where(mels < _MIN_LOG_MEL, _F_SP * mels, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels - _MIN_LOG_MEL)))
+
+
 @lru_cache(maxsize=16)
 def _mel_cached(n_mels, fmin, fmax, model_sr, model_fft, sr, n_fft):
-    import librosa
-
     top = min(fmax, sr / 2)
-    mel_hz = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax, htk=False)
+    mel_hz = mel_frequencies(n_mels + 2, fmin, fmax)
     freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
     m = np.zeros((n_mels, len(freqs)))
     for b in range(n_mels):

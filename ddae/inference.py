@@ -99,7 +99,7 @@ class StreamingDenoiser:
         self.min_gain = 10.0 ** (-max_attenuation_db / 20.0)
         self.mix = float(mix)
         self.latency_samples = self.f.n_fft + s.context_future * self.f.hop
-        self._buf = np.zeros(self.f.pad)  # input not yet framed, in padded coordinates
+        self._buf = np.zeros(self.f.pad, np.float32)  # input not yet framed, in padded coordinates (float32 throughout)
         self._n_in = self._n_out = 0
         self._frames_made = 0  # frames computed so far
         self._frames_done = 0  # frames whose gains were applied
@@ -114,7 +114,7 @@ class StreamingDenoiser:
     def process(self, chunk: np.ndarray) -> np.ndarray:
         if self._flushed:
             raise DenoiserError("this stream was flushed; make a new StreamingDenoiser")
-        chunk = np.asarray(chunk, dtype=np.float64).reshape(-1)
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
         if not np.all(np.isfinite(chunk)):
             raise DenoiserError("input contains NaN or infinite samples")
         self._n_in += len(chunk)
@@ -129,7 +129,7 @@ class StreamingDenoiser:
         total = self.f.n_frames(self._n_in)
         needed = (total - self._frames_made - 1) * self.f.hop + self.f.n_fft
         if needed > len(self._buf):
-            self._buf = np.concatenate([self._buf, np.zeros(needed - len(self._buf))])
+            self._buf = np.concatenate([self._buf, np.zeros(needed - len(self._buf), np.float32)])
         self._apply(self._make_frames(limit=total))
         self._apply(self.estimator.finish())
         return self._emit(self._ola_start + len(self._num), final=True)
@@ -159,10 +159,10 @@ class StreamingDenoiser:
         self._pending = [spec[m:]]
         gains = np.clip(gains, self.min_gain, 1.0)
         self.last_gains = gains
-        bin_gains = gains @ self.f.spread.T
+        bin_gains = gains.astype(np.float32) @ self.f.spread32_t
         if self.mix < 1.0:
-            bin_gains = self.mix * bin_gains + (1.0 - self.mix)
-        y = np.fft.irfft(spec[:m] * bin_gains, self.f.n_fft, axis=-1) * self.f.window
+            bin_gains = np.float32(self.mix) * bin_gains + np.float32(1.0 - self.mix)
+        y = np.fft.irfft(spec[:m] * bin_gains, self.f.n_fft, axis=-1) * self.f.window32
         self._overlap_add(y)
         self._frames_done += m
 
@@ -173,11 +173,19 @@ class StreamingDenoiser:
         if need > len(self._num):
             self._num = np.concatenate([self._num, np.zeros(need - len(self._num))])
             self._den = np.concatenate([self._den, np.zeros(need - len(self._den))])
-        w2 = f.window ** 2
-        for k in range(len(y)):
-            at = first + k * f.hop
-            self._num[at:at + f.n_fft] += y[k]
-            self._den[at:at + f.n_fft] += w2
+        # frame k lands at first + k * hop: add the frames' hop-long pieces j = 0, 1, ... as whole rows
+        w2, n, hop = f.window ** 2, len(y), f.hop
+        for j in range(0, f.n_fft, hop):
+            width = min(hop, f.n_fft - j)
+            at = first + j
+            rows = self._num[at:at + n * hop].reshape(n, hop) if width == hop else None
+            if rows is not None:
+                rows += y[:, j:j + hop]
+                self._den[at:at + n * hop].reshape(n, hop)[:] += w2[j:j + hop]
+            else:  # the last, shorter piece
+                idx = at + np.arange(n)[:, None] * hop + np.arange(width)[None, :]
+                self._num[idx] += y[:, j:j + width]
+                self._den[idx] += w2[j:j + width]
 
     def _emit(self, ready_until: int, final: bool) -> np.ndarray:
         """Return final samples before padded position `ready_until`, minus the leading padding."""

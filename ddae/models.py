@@ -105,7 +105,7 @@ def _wire(w: _Wiring, x, arch: dict):
         if n_mels % (2 ** len(widths)):
             raise DenoiserError(f"type 2 needs n_mels divisible by {2 ** len(widths)} (one halving per filter layer)")
         last = max(1, context - 2 * len(widths))  # encoder layers see 3 frames each; the last layer the rest
-        h = layers.Reshape((-1, arch["channels"], n_mels), name="as_image")(x)
+        h = layers.Reshape((-1, arch.get("channels", 1), n_mels), name="as_image")(x)
         h = layers.Permute((1, 3, 2), name="bands_then_channels")(h)
         for i, n_ch in enumerate(widths):
             h = w.causal(h, 3, f"enc_{i}")

@@ -24,9 +24,47 @@ import numpy as np
 from .errors import DenoiserError
 
 MODES = ("global", "running", "running+floor")
+_EMA_CHUNK = 128
 DEFAULT_TAU_S = 3.0
 FLOOR_RISE = 0.01  # nats per frame: about 4 dB per second at a 10 ms hop
 FLOOR_SMOOTH = 0.3  # weight of the new frame in the smoothing before the floor tracker
+
+
+def ema(x: np.ndarray, start: np.ndarray, a: float) -> np.ndarray:
+    """y[t] = y[t-1] + a (x[t] - y[t-1]) along axis 0, from y[-1] = start; in chunks of matrix products
+    (no Python loop over frames, and no scipy: the denoiser's start-up stays light)."""
+    x = np.asarray(x, np.float64)
+    out = np.empty_like(x)
+    y = np.asarray(start, np.float64)
+    for i in range(0, len(x), _EMA_CHUNK):
+        xs = x[i:i + _EMA_CHUNK]
+        w, decay = _ema_weights(float(a), len(xs))
+        out[i:i + len(xs)] = w @ xs + decay[:, None] * y
+        y = out[i + len(xs) - 1]
+    return out
+
+
+_EMA_CACHE: dict = {}
+
+
+def _ema_weights(a: float, n: int):
+    key = (a, n)
+    if key not in _EMA_CACHE:
+        t = np.arange(n)
+        lag = t[:, None] - t[None, :]
+        w = np.where(lag >= 0, a * (1.0 - a) ** np.maximum(lag, 0), 0.0)
+        _EMA_CACHE[key] = (w, (1.0 - a) ** (t + 1))
+    return _EMA_CACHE[key]
+
+
+def floor_track(smooth: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """floor[t] = min(smooth[t], floor[t-1] + FLOOR_RISE) from floor[-1] = start: a running minimum of
+    smooth[k] + FLOOR_RISE (t - k), computed with np.minimum.accumulate."""
+    if len(smooth) == 0:
+        return np.zeros((0,) + np.shape(start))
+    t = np.arange(len(smooth))[:, None]
+    lowest = np.minimum.accumulate(np.vstack([np.asarray(start)[None] + FLOOR_RISE, smooth - FLOOR_RISE * t]), axis=0)
+    return lowest[1:] + FLOOR_RISE * t
 
 
 class Normaliser:
@@ -61,10 +99,8 @@ class Normaliser:
         if self.mode == "global" or len(x) == 0:
             return self.start()
         smooth, lowest = x[0].copy(), x[0].copy()
-        if self.mode == "running+floor":
-            for t in range(1, len(x)):
-                smooth += FLOOR_SMOOTH * (x[t] - smooth)
-                np.minimum(lowest, smooth, out=lowest)
+        if self.mode == "running+floor" and len(x) > 1:
+            lowest = np.minimum(lowest, ema(x[1:], smooth, FLOOR_SMOOTH).min(axis=0))
         return (x.mean(axis=0), len(x), x[0].copy(), lowest)
 
     def apply_primed(self, logmel: np.ndarray) -> np.ndarray:
@@ -85,23 +121,18 @@ class Normaliser:
             means[:warm] = (mu * seen + np.cumsum(x[:warm], axis=0)) / counts[:, None]
             mu = means[warm - 1]
         if warm < len(x):
-            from scipy.signal import lfilter
-
-            a = self.alpha
-            means[warm:] = lfilter([a], [1.0, a - 1.0], x[warm:], axis=0, zi=((1 - a) * mu)[None, :])[0]
+            means[warm:] = ema(x[warm:], mu, self.alpha)
             mu = means[-1]
         feats = x - means
         if self.mode == "running+floor":
-            above = np.empty_like(x)
-            smooth, floor = smooth.copy(), floor.copy()
-            for t in range(len(x)):
-                if seen + t == 0:
-                    smooth[:] = floor[:] = x[0]
-                else:
-                    smooth += FLOOR_SMOOTH * (x[t] - smooth)
-                    np.minimum(smooth, floor + FLOOR_RISE, out=floor)
-                above[t] = x[t] - floor
-            feats = np.concatenate([feats, above], axis=1)
+            rest = x
+            if seen == 0 and len(x):  # the first frame starts both trackers
+                smooth, floor, rest = x[0].copy(), x[0].copy(), x[1:]
+            smooths = ema(rest, smooth, FLOOR_SMOOTH)
+            floors = np.concatenate([x[:len(x) - len(rest)], floor_track(smooths, floor)])
+            if len(rest):
+                smooth, floor = smooths[-1], floors[-1]
+            feats = np.concatenate([feats, x - floors], axis=1)
         return (feats / self.std).astype(np.float32), (mu, seen + len(x), smooth, floor)
 
     def fit_scale(self, logmels: list[np.ndarray]) -> "Normaliser":

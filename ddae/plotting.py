@@ -19,9 +19,9 @@ def _pyplot():
 
 
 def mel_band_edges_hz(s: FeatureSettings) -> np.ndarray:
-    import librosa
+    from .features import mel_frequencies
 
-    return librosa.mel_frequencies(s.n_mels + 2, fmin=s.fmin, fmax=s.fmax, htk=False)
+    return mel_frequencies(s.n_mels + 2, s.fmin, s.fmax)
 
 
 def save_reconstruction(path: Path, panels: list[tuple[str, np.ndarray]], s: FeatureSettings, title: str) -> None:

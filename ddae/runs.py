@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DenoiserError
-from .models import MODEL_TYPES, n_inputs, stream_model
+from .models import MODEL_TYPES, n_inputs
 from .normalise import Normaliser
 from .settings import FeatureSettings
 
@@ -22,6 +22,7 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "train_config.json"
 PRETRAINED_DIR = "pretrained"
 PROJECT_MODELS = Path(__file__).resolve().parents[1] / "models"  # where the shipped models live in a checkout
+INSTALLED_PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # ... and after `pip install`
 
 
 class Run:
@@ -29,15 +30,17 @@ class Run:
 
     `gains(frames, state)` is the one way the model is run: normalised log-mel frames (T, n_mels) that follow
     `state` -> (gains (T, n_mels) delayed by `delay` frames, new state). `initial_state()` is the state
-    before the first frame of a file or stream.
+    before the first frame of a file or stream. `backend` says what runs it: 'onnx' (ONNX Runtime, no
+    TensorFlow) or 'keras'. `model` is the Keras model (loaded on first use with the onnx backend).
     """
 
-    def __init__(self, path: Path, model, settings: FeatureSettings, norm: Normaliser, config: dict):
-        self.path, self.model, self.settings, self.norm, self.config = Path(path), model, settings, norm, config
+    def __init__(self, path: Path, model, settings: FeatureSettings, norm: Normaliser, config: dict,
+                 backend: str = "keras", threads: int = 0):
+        self.path, self._model, self.settings, self.norm, self.config = Path(path), model, settings, norm, config
         self.arch = config["architecture"]
         self.delay = int(self.arch["future"])
-        self._step = None
-        self._shapes = None
+        self.backend, self.threads = backend, threads
+        self._engine = None
 
     @property
     def name(self) -> str:
@@ -47,26 +50,34 @@ class Run:
     def model_type(self) -> int:
         return int(self.arch["model_type"])
 
-    def _compile(self):
-        import tensorflow as tf
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = _load_keras(self.path, self.settings, self.norm)
+        return self._model
 
-        stream, self._shapes = stream_model(self.model, self.arch)
-        specs = [tf.TensorSpec([None, None, self.norm.n_features], tf.float32)] + \
-                [tf.TensorSpec([None, *s], tf.float32) for s in self._shapes]
-        self._step = tf.function(lambda *a: stream(list(a), training=False), input_signature=specs)
+    @property
+    def engine(self):
+        if self._engine is None:
+            if self.backend == "onnx":
+                from .engines import OnnxEngine, file_sha256
+
+                self._engine = OnnxEngine(self.path, self.norm.n_features, self.settings.n_mels,
+                                          file_sha256(self.path / MODEL_FILE), self.threads)
+            else:
+                from .engines import KerasEngine
+
+                self._engine = KerasEngine(self.model, self.arch)
+        return self._engine
 
     def initial_state(self, batch: int = 1) -> list[np.ndarray]:
-        if self._step is None:
-            self._compile()
-        return [np.zeros((batch, *s), np.float32) for s in self._shapes]
+        return self.engine.initial_state(batch)
 
     def gains(self, frames: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        if self._step is None:
-            self._compile()
         if len(frames) == 0:
             return np.zeros((0, self.settings.n_mels), np.float32), state
-        out = self._step(np.asarray(frames, np.float32)[None], *state)
-        return np.asarray(out[0][0]), [np.asarray(s) for s in out[1:]]
+        g, new = self.engine(np.asarray(frames, np.float32)[None], state)
+        return np.asarray(g[0]), new
 
     def check_features(self, other: FeatureSettings, what: str) -> None:
         diff = self.settings.differences(other, ignore=("context_past", "context_future"))
@@ -87,8 +98,13 @@ def save_run(folder: Path, model, settings: FeatureSettings, norm: Normaliser, c
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
 
 
-def load_run(path) -> Run:
-    """Load a run folder, refusing (with a clear message) anything missing or inconsistent."""
+def load_run(path, backend: str = "auto", threads: int = 0) -> Run:
+    """Load a run folder, refusing (with a clear message) anything missing or inconsistent.
+
+    backend: 'auto' (ONNX Runtime when the run has model.onnx and onnxruntime is installed, else Keras),
+    'onnx' or 'keras'; threads: CPU threads for either (0 = all)."""
+    from .engines import pick_backend
+
     path = Path(path)
     if not path.exists():
         raise DenoiserError(f"{path}: no such model run")
@@ -101,6 +117,25 @@ def load_run(path) -> Run:
     norm = Normaliser.load(path)
     config = _load_config(path)
     arch = config["architecture"]
+    if arch["n_mels"] != settings.n_mels or norm.n_mels != settings.n_mels or n_inputs(arch) != norm.n_features:
+        raise DenoiserError(f"{path}: settings say {settings.n_mels} bands, the architecture {arch['n_mels']} and the "
+                            f"normalisation statistics {norm.n_mels}")
+    if arch["future"] != settings.context_future or (arch["model_type"] != 3 and arch["past"] != settings.context_past):
+        raise DenoiserError(f"{path}: the architecture's context ({arch['past']} past, {arch['future']} future) does not "
+                            f"match its feature settings ({settings.context_past}, {settings.context_future})")
+    backend = pick_backend(backend, path)
+    if backend == "keras":
+        from .cli import quiet_tensorflow
+
+        quiet_tensorflow(threads)
+    run = Run(path, _load_keras(path, settings, norm) if backend == "keras" else None, settings, norm, config,
+              backend, threads)
+    if backend == "onnx":
+        run.engine  # noqa: B018  (checks model.onnx now, not at the first file)
+    return run
+
+
+def _load_keras(path: Path, settings: FeatureSettings, norm: Normaliser):
     from .cli import quiet_tensorflow
 
     quiet_tensorflow()
@@ -115,13 +150,7 @@ def load_run(path) -> Run:
         raise DenoiserError(f"{path}: model shape {model.input_shape[1:]} -> {model.output_shape[1:]} does not match "
                             f"the contract (frames, {n_in} inputs) -> (frames, {settings.n_mels} gains); "
                             f"a run saved by an older version must be retrained")
-    if arch["n_mels"] != settings.n_mels or norm.n_mels != settings.n_mels or n_inputs(arch) != n_in:
-        raise DenoiserError(f"{path}: settings say {settings.n_mels} bands, the architecture {arch['n_mels']} and the "
-                            f"normalisation statistics {norm.n_mels}")
-    if arch["future"] != settings.context_future or (arch["model_type"] != 3 and arch["past"] != settings.context_past):
-        raise DenoiserError(f"{path}: the architecture's context ({arch['past']} past, {arch['future']} future) does not "
-                            f"match its feature settings ({settings.context_past}, {settings.context_future})")
-    return Run(path, model, settings, norm, config)
+    return model
 
 
 def _load_config(path: Path) -> dict:
@@ -155,8 +184,7 @@ def list_runs(models_dir) -> list[Path]:
 def pretrained_runs(models_dir) -> list[Path]:
     """Shipped runs in models_dir/pretrained/, else in the project's own models/pretrained/ (so the scripts
     find them from any working directory)."""
-    for base in (Path(models_dir), PROJECT_MODELS):
-        folder = base / PRETRAINED_DIR
+    for folder in (Path(models_dir) / PRETRAINED_DIR, PROJECT_MODELS / PRETRAINED_DIR, INSTALLED_PRETRAINED):
         if folder.is_dir():
             runs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / MODEL_FILE).is_file())
             if runs:

@@ -92,6 +92,18 @@ def _typed(default):
     return str
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--opt -25,10` -> `--opt=-25,10`: argparse would take a negative list for an option of its own."""
+    out: list[str] = []
+    for arg in argv:
+        if (out and out[-1].startswith("--") and "=" not in out[-1] and len(arg) > 1 and arg[0] == "-"
+                and (arg[1].isdigit() or arg[1] == ".")):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def resolve_settings(defaults: dict, doc: str | None = None, argv: list[str] | None = None, extra=None) -> dict:
     """Build a parser from a script's UPPER_CASE constants; return {UPPER_NAME: value} after overrides.
 
@@ -107,5 +119,5 @@ def resolve_settings(defaults: dict, doc: str | None = None, argv: list[str] | N
                             help=f"default: {value!r}")
     if extra is not None:
         extra(parser)
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     return {name.upper(): value for name, value in vars(args).items()}

@@ -201,3 +201,11 @@ def sample_pairs(n_utterances: int, sample_rate: int, seed: int, snr_range=(-5.0
             clean, noisy = clean * 0.99 / peak, noisy * 0.99 / peak
         name = f"utt{i:03d}_{voice.replace('+', '-')}_{kind}_{snr:+.1f}dB.wav"
         yield name, clean.astype(np.float32), noisy.astype(np.float32), {"voice": voice, "noise": kind, "snr_db": snr}
+
+
+def benchmark_signal(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    """A harmonic 'voice' switched on and off at 2.5 Hz in pink noise: the benchmarks' test signal."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 20)) * (np.sin(2 * np.pi * 2.5 * t) > 0)
+    return (0.05 * voice + 0.02 * make_noise("pink", len(t), sr, rng)).astype(np.float32)

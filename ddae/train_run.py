@@ -39,8 +39,9 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
 class _Data:
     """Training and validation batches, the feature settings and the fitted normaliser of one run."""
 
-    def __init__(self, cfg: dict, partial: Path, progress=None):
+    def __init__(self, cfg: dict, partial: Path, progress=None, init=None):
         self.loss_kind = check_loss(cfg["LOSS"])
+        self.init = init
         if cfg["MATERIAL"]:
             self._from_audio(cfg, partial, progress)
         else:
@@ -49,6 +50,9 @@ class _Data:
     def _normaliser(self, cfg, partial: Path, samples) -> Normaliser:
         if (partial / Normaliser.FILE).is_file():  # resuming: the statistics the run started with
             return Normaliser.load(partial)
+        if self.init is not None:  # fine-tuning: the inputs the starting model knows
+            self.init.norm.save(partial)
+            return self.init.norm
         frames_per_s = self.base.sample_rate / self.base.hop_length
         norm = Normaliser(cfg["NORMALISATION"], [0], [1], cfg["NORM_TAU_S"] * frames_per_s,
                           int(round(cfg["PRIME_SECONDS"] * frames_per_s)))
@@ -101,10 +105,45 @@ class _Data:
                          f"on {cfg['VAL_BATCHES']} fixed batches from {len(val_m.speakers)} held-out speakers")
 
 
+def _init_run(cfg: dict):
+    """INIT_FROM: the finished run whose weights start this training; its architecture and input settings
+    replace the ones in cfg (a fine-tuned model must read its inputs as its starting point did)."""
+    if not cfg.get("INIT_FROM"):
+        return cfg, None
+    from .runs import PROJECT_MODELS, load_run, resolve_run_path
+
+    spec = cfg["INIT_FROM"]
+    init = load_run(resolve_run_path(spec, PROJECT_MODELS if spec in ("default", "pretrained") else cfg["MODELS_DIR"]))
+    arch, norm = init.arch, init.norm
+    taken = {"MODEL_TYPE": arch["model_type"], "CONTEXT_FUTURE": arch["future"], "DROPOUT": arch["dropout"],
+             "NORMALISATION": norm.mode, "NORM_TAU_S": init.settings.hop_length / norm.alpha / init.settings.sample_rate,
+             "PRIME_SECONDS": norm.prime_frames * init.settings.hop_length / init.settings.sample_rate,
+             "SAMPLE_RATE": init.settings.sample_rate, "LOG_FLOOR": init.settings.log_floor}
+    if arch["model_type"] == 3:
+        taken["RECURRENT_UNITS"] = arch["units"]
+    else:
+        taken.update(CONTEXT_PAST=arch["past"], UNITS=arch["units"], FILTERS=arch["filters"])
+    return {**cfg, **taken}, init
+
+
+def _export(folder: Path) -> str:
+    """model.onnx beside model.keras, so the run denoises without TensorFlow; a failed export is a warning."""
+    from .export import export_onnx
+    from .runs import load_run
+
+    try:
+        export_onnx(load_run(folder, backend="keras"))
+    except DenoiserError as e:
+        print(f"warning: no model.onnx ({e}); python export_model.py --model RUN makes it later")
+        return ""
+    return " and model.onnx"
+
+
 def train(cfg: dict, progress=None) -> Path:
     run_name = None
     if cfg.get("RESUME"):
         cfg, run_name = _resume_config(cfg)
+    cfg, init = _init_run(cfg)
     models_dir = Path(cfg["MODELS_DIR"])
     check_loss(cfg["LOSS"])
     causal = cfg["CONTEXT_FUTURE"] == 0
@@ -113,7 +152,9 @@ def train(cfg: dict, progress=None) -> Path:
     fresh = not partial.exists()
     partial.mkdir(parents=True, exist_ok=True)
     try:
-        data = _Data(cfg, partial, progress)
+        data = _Data(cfg, partial, progress, init)
+        if init is not None:
+            init.check_features(data.base, "the training data")
     except BaseException:
         if fresh:
             shutil.rmtree(partial, ignore_errors=True)
@@ -129,6 +170,8 @@ def train(cfg: dict, progress=None) -> Path:
     keras.utils.set_random_seed(cfg["SEED"])
     tf.config.experimental.enable_op_determinism()
     model = build_model(arch)
+    if init is not None:
+        model.set_weights(init.model.get_weights())
     loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels])
     model.compile(optimizer=keras.optimizers.Adam(cfg["LEARNING_RATE"], clipnorm=cfg["CLIPNORM"] or None), loss=loss,
                   jit_compile="auto")
@@ -141,6 +184,8 @@ def train(cfg: dict, progress=None) -> Path:
     callbacks = [keras.callbacks.BackupAndRestore(str(partial / "backup")),  # resume after an interruption
                  keeper, keras.callbacks.CSVLogger(str(logs_dir / "training_log.csv"), append=bool(cfg.get("RESUME"))),
                  keras.callbacks.TensorBoard(log_dir=str(logs_dir / "tensorboard")), guard]
+    if init is not None:
+        print(f"starting from the weights of {init.path}")
     print(f"{'resuming' if cfg.get('RESUME') else 'training'} type {cfg['MODEL_TYPE']} ({model.count_params():,} "
           f"parameters, {cfg['LOSS']} loss, {data.norm.mode} normalisation, lookahead {arch['future']} frames) on "
           f"{data.describe}; run {run_name}")
@@ -174,6 +219,7 @@ def train(cfg: dict, progress=None) -> Path:
         p = partial / leftover
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     save_run(partial, model, settings, data.norm, config)  # the best weights
+    onnx_note = _export(partial)
     final = models_dir / run_name
     partial.rename(final)
     (logs_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -189,5 +235,5 @@ def train(cfg: dict, progress=None) -> Path:
     print(f"trained in {st['seconds']:.1f} s, {len(st['epochs'])} epochs (best: {st['best_epoch']})")
     print(f"validation loss {st['best']:.4f} vs {id_loss:.4f} for all gains at 1 (input left as it is): "
           f"{100 * (1 - st['best'] / id_loss):.1f} % lower")
-    print(f"saved {final / MODEL_FILE}; logs and training curve in {logs_dir}")
+    print(f"saved {final / MODEL_FILE}{onnx_note}; logs and training curve in {logs_dir}")
     return final

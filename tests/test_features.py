@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from ddae.features import Framing, band_gains, compute_logmel, framing_for, spread_matrix
+from ddae.features import Framing, band_gains, compute_logmel, framing_for, mel_frequencies, spread_matrix
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -68,3 +68,11 @@ def test_any_length_rate_and_amplitude_give_finite_features(n, amplitude, sr):
     feats = f.logmel(f.spectra(f.frames(x)), S.log_floor)
     assert feats.shape == (1 + n // f.hop, S.n_mels)
     assert np.all(np.isfinite(feats))
+
+
+@pytest.mark.parametrize("n, fmin, fmax", [(66, 0.0, 8000.0), (42, 20.0, 3800.0), (130, 50.0, 24000.0)])
+def test_mel_frequencies_are_librosas_slaney_scale(n, fmin, fmax):
+    import librosa
+
+    np.testing.assert_allclose(mel_frequencies(n, fmin, fmax), librosa.mel_frequencies(n, fmin=fmin, fmax=fmax, htk=False),
+                               rtol=1e-12)

@@ -153,7 +153,7 @@ def test_settings_that_contradict_the_model_are_refused(runs, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(runs["dense"], bad)
     FeatureSettings(n_mels=40, context_past=3, context_future=3).save(bad)
-    with pytest.raises(DenoiserError, match="40 gains"):
+    with pytest.raises(DenoiserError, match="settings say 40 bands, the architecture 64"):
         load_run(bad)
     FeatureSettings(context_past=3, context_future=1).save(bad)
     with pytest.raises(DenoiserError, match="context"):
@@ -164,6 +164,14 @@ def test_settings_that_contradict_the_model_are_refused(runs, tmp_path):
     (bad / "train_config.json").write_text(json.dumps(config))
     with pytest.raises(DenoiserError, match="unknown model type 7"):
         load_run(bad)
+
+
+def test_a_model_file_of_another_shape_is_refused(runs, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["dense"], bad)
+    shutil.copy(runs["recurrent"] / "model.keras", bad / "model.keras")  # 128 inputs where the run has 64
+    with pytest.raises(DenoiserError, match="does not match the contract"):
+        load_run(bad, backend="keras")
 
 
 def test_check_features_names_the_differences(runs):

@@ -37,7 +37,7 @@ def test_pipeline_end_to_end(workdir):
     runs = sorted(p.name for p in (workdir / "models").iterdir())
     assert [r[:5] for r in runs] == ["type1", "type2", "type3"]
     for run in runs:
-        for f in ("model.keras", "feature_settings.json", "norm_stats.npz", "train_config.json"):
+        for f in ("model.keras", "model.onnx", "feature_settings.json", "norm_stats.npz", "train_config.json"):
             assert (workdir / "models" / run / f).is_file()
         logs = workdir / "model_logs" / run
         assert (logs / "training_log.csv").read_text().startswith("epoch")
@@ -49,6 +49,28 @@ def test_pipeline_end_to_end(workdir):
     # the shipped model was trained on audio, not on a feature set: the sample features stand in
     r = script("load_autoencoder_reconstructions.py", "--n_reconstructions", 1, cwd=workdir)
     assert len(list((workdir / "images").glob("ddae_*.png"))) == 1
+
+
+def test_denoise_backends_agree_and_export_model_makes_a_missing_onnx(workdir):
+    import numpy as np
+    import soundfile as sf
+
+    run = sorted((workdir / "models").iterdir())[-1]
+    noisy = sorted((workdir / "data/sample/noisy").glob("*.wav"))[0]
+    outs = {}
+    for backend in ("onnx", "keras"):
+        r = script("denoise.py", noisy, "-o", workdir / f"out_{backend}.wav", "--model", "latest", "--backend", backend,
+                   cwd=workdir)
+        assert f"({backend})" in r.stdout
+        outs[backend] = sf.read(workdir / f"out_{backend}.wav", dtype="int16")[0].astype(int)
+    assert np.max(np.abs(outs["onnx"] - outs["keras"])) <= 1  # one 16-bit step at most
+    (run / "model.onnx").unlink()
+    r = script("denoise.py", noisy, "-o", workdir / "never.wav", "--model", "latest", "--backend", "onnx", cwd=workdir,
+               ok=False)
+    assert r.returncode == 1 and "python export_model.py --model" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (workdir / "never.wav").exists()
+    r = script("export_model.py", "--model", "latest", cwd=workdir)
+    assert (run / "model.onnx").is_file() and "exported" in r.stdout
 
 
 def test_reconstructions_refuse_features_of_other_settings(workdir):
@@ -70,7 +92,7 @@ def test_unmatched_pairs_fail_with_one_line(workdir):
 
 
 @pytest.mark.parametrize("name", ["make_sample_data.py", "extract_features.py", "train_autoencoder.py",
-                                  "load_autoencoder_reconstructions.py"])
+                                  "load_autoencoder_reconstructions.py", "export_model.py"])
 def test_help_and_unknown_options(name, tmp_path):
     r = script(name, "--help", cwd=tmp_path)
     assert "default:" in r.stdout

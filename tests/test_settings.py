@@ -21,6 +21,13 @@ def test_overrides_are_typed_from_the_default():
     assert resolve_settings(DEFAULTS, argv=["--causal", "no"])["CAUSAL"] is False
 
 
+def test_negative_values_and_lists_follow_their_option():
+    defaults = {"GAINS": "0", "SHIFT": 0.5}
+    cfg = resolve_settings(defaults, argv=["--gains", "-25,10", "--shift", "-1.5"])
+    assert cfg == {"GAINS": "-25,10", "SHIFT": -1.5}
+    assert resolve_settings(defaults, argv=["--gains=-3"])["GAINS"] == "-3"
+
+
 @pytest.mark.parametrize("argv", [["--bogus", "1"], ["--epochs", "three"], ["--causal", "maybe"], ["--lowercase", "2"]])
 def test_bad_or_unknown_options_are_rejected(argv, capsys):
     with pytest.raises(SystemExit) as e:

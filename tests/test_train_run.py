@@ -137,6 +137,20 @@ def test_resume_of_an_unknown_run_is_a_clear_error(feature_dir, tmp_path):
         train_run.train(train_config(feature_dir, tmp_path / "models", RESUME="nope"))
 
 
+def test_fine_tuning_starts_from_a_runs_weights_and_inputs(feature_dir, runs, tmp_path):
+    source = load_run(runs["recurrent"])
+    # the settings given here differ from the source's: the source's architecture and inputs win
+    out = train_run.train(train_config(feature_dir, tmp_path / "models", 1, 5, 5, INIT_FROM=str(runs["recurrent"]),
+                                       EPOCHS=1, LEARNING_RATE=1e-12, NORMALISATION="global"))
+    tuned = load_run(out)
+    assert tuned.arch == source.arch and tuned.norm.mode == source.norm.mode == "running+floor"
+    assert tuned.norm.prime_frames == source.norm.prime_frames and tuned.norm.alpha == pytest.approx(source.norm.alpha)
+    for a, b in zip(tuned.model.get_weights(), source.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)  # a learning rate of 1e-12 leaves them where they started
+    with pytest.raises(DenoiserError, match="no such model run"):
+        train_run.train(train_config(feature_dir, tmp_path / "models", INIT_FROM=str(tmp_path / "nope")))
+
+
 def test_empty_validation_split_is_refused(sample_dir, tmp_path):
     out = tmp_path / "features"
     extract_feature_set(pair_files(sample_dir / "clean", sample_dir / "noisy"), out, FeatureSettings(), 0.0, 0.0, 0)
