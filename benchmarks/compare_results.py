@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/compare_results.py --results results/dev2,results/dev2_old [--out results/compare.md]
 
-Reads each folder's per_file.csv, keeps the files that every run scored (the same files for every system),
+Reads each folder's per_file.csv, keeps the files that every run scored (the same files for every system;
+runs at other input gains of the same files add rows),
 and prints one table per condition column: a row per system, each cell the mean improvement over the noisy
 input as 'PESQ / STOI / SI-SDR dB'. With several input gains (evaluate.py --input_gains_db), a last table
 gives each system's change of improvement at every gain against gain 0 (level dependence).
@@ -32,6 +33,7 @@ def _rows(folder: Path) -> list[dict]:
         rows = list(csv.DictReader(f))
     numeric = {f"{p}{m}{q}" for m in METRICS for p, q in (("", ""), ("input_", ""), ("", "_imp"))}
     for r in rows:
+        r["input_gain_db"] = f"{float(r.get('input_gain_db') or 0):g}"  # a run at gain 0 only has no such column
         for k in numeric & set(r):
             r[k] = float(r[k]) if r[k] not in ("", "nan") else float("nan")
     return rows
@@ -46,7 +48,7 @@ def level_table(rows: list[dict]) -> list[str]:
     systems = [s for s in dict.fromkeys(r["system"] for r in rows) if s != "noisy"]
     out = ["## Level dependence: improvement at each input gain minus improvement at 0 dB (PESQ / STOI / SI-SDR dB)", "",
            "| system | " + " | ".join(f"{g} dB" for g in others) + " |", "|---" * (len(others) + 1) + "|"]
-    for name in systems:
+    for name in [s for s in systems if len({r["input_gain_db"] for r in rows if r["system"] == s}) == len(gains)]:
         base = {m: mean_ci([r[m] for r in rows if r["system"] == name and float(r["input_gain_db"]) == 0.0])[0]
                 for m in ("pesq_imp", "stoi_imp", "si_sdr_imp")}
         cells = []
@@ -67,14 +69,18 @@ def main(cfg):
         raise DenoiserError("give --results with one or more result folders")
     runs = [_rows(f) for f in folders]
     key = lambda r: (Path(r["noisy"]).name, r.get("input_gain_db", "0"))  # noqa: E731
-    common = set.intersection(*({key(r) for r in rows} for rows in runs))
+    name = lambda r: Path(r["noisy"]).name  # noqa: E731
+    common_files = set.intersection(*({name(r) for r in rows} for rows in runs))  # every input gain of them is kept
+    common = {key(r) for rows in runs for r in rows if name(r) in common_files}
     merged, seen = [], set()
     for rows in runs:
         for r in rows:
             if key(r) in common and (key(r), r["system"]) not in seen:
                 seen.add((key(r), r["system"]))
                 merged.append(r)
-    lines = [f"{len({key(r) for r in merged})} files scored by every run", ""] + improvement_tables(merged)
+    gains = sorted({r.get("input_gain_db", "0") for r in merged}, key=float)
+    lines = [f"{len(common_files)} files scored by every run, at input gains {', '.join(gains)} dB", ""] + \
+        improvement_tables(merged)
     if len({r.get("input_gain_db") for r in merged}) > 1:
         lines += level_table(merged)
     text = "\n".join(lines)

@@ -4,6 +4,7 @@ scored per file with PESQ / STOI / ESTOI / SI-SDR, summarised per condition with
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,11 @@ def read_pairs(clean_dir: str, noisy_dir: str, pairs_csv: str) -> list[dict]:
         for r in rows:
             c, n = Path(r["clean"]), Path(r["noisy"])
             out.append({**{k: v for k, v in r.items() if k not in ("clean", "noisy")},
-                        "clean": c if c.is_absolute() else base / c, "noisy": n if n.is_absolute() else base / n,
-                        "rel": r["noisy"]})
+                        "clean": c if c.is_absolute() else base / c, "noisy": n if n.is_absolute() else base / n})
+        # where `denoise.py NOISY_FOLDER -o E` puts each output: its path below the noisy files' common folder
+        root = Path(os.path.commonpath([str(p["noisy"].resolve().parent) for p in out]))
+        for p in out:
+            p["rel"] = str(p["noisy"].resolve().relative_to(root))
         return out
     if not clean_dir or not noisy_dir:
         raise DenoiserError("give --clean_dir and --noisy_dir, or --pairs FILE.csv")
@@ -83,32 +87,46 @@ def evaluate(pairs: list[dict], models: list, enhanced_dirs: list[str], baseline
     return rows
 
 
-def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db=0.0) -> list[dict]:
-    """The rows of one pair: every system scored against the clean reference."""
+def system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db=0.0):
+    """(clean, sr, {system: output}) for one pair, "noisy" first: what every system makes of it."""
     from .peers import DENOISERS, LABELS
 
-    rows = []
     clean, sr = read_audio(pair["clean"])
     noisy, sr_n = read_audio(pair["noisy"])
     if sr != sr_n:
         raise DenoiserError(f"{pair['noisy']}: {sr_n} Hz but its clean reference is {sr} Hz")
     clean, noisy = align(clean, noisy, sr, f"{pair['noisy']}: ")
     gain = 10 ** (input_gain_db / 20)
-    clean, noisy = clean * gain, (noisy * gain).astype(np.float32)
+    clean, noisy_in = clean * gain, noisy
+    noisy = (noisy * gain).astype(np.float32)
     systems = {"noisy": noisy}
     for run in models:
         systems[run.name] = denoise_array(run, noisy, sr, max_attenuation_db=max_att)
     for d in enhanced_dirs:
-        est, sr_e = read_audio(Path(d) / pair["rel"])
+        path = Path(d) / pair["rel"]
+        if not path.is_file():
+            raise DenoiserError(f"{path}: no enhanced file for {pair['noisy']} (expected the output of "
+                                f"`denoise.py NOISY_FOLDER -o {d}`, which mirrors the paths below the noisy folder)")
+        est, sr_e = read_audio(path)
         if sr_e != sr:
-            raise DenoiserError(f"{Path(d) / pair['rel']}: {sr_e} Hz, but the reference is {sr} Hz")
-        systems[f"enhanced:{Path(d).name}"] = align(clean, est * gain, sr, f"{Path(d) / pair['rel']}: ")[1]
+            raise DenoiserError(f"{path}: {sr_e} Hz, but the reference is {sr} Hz")
+        est = align(clean, est, sr, f"{path}: ")[1]
+        if len(est) == len(noisy_in) and np.array_equal(est, noisy_in):
+            raise DenoiserError(f"{path}: identical to its noisy input {pair['noisy']} (was the denoiser run on it?)")
+        systems[f"enhanced:{Path(d).name}"] = est * gain
     if baseline:
         systems["wiener (baseline)"] = wiener_denoise(noisy, sr, s, max_att)
     for name in peers:
         systems[LABELS[name]] = DENOISERS[name](noisy, sr)
     if oracle:
         systems["oracle band gain"] = oracle_denoise(clean, noisy, sr, s, max_att)
+    return clean, sr, systems
+
+
+def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db=0.0) -> list[dict]:
+    """The rows of one pair: every system scored against the clean reference."""
+    rows = []
+    clean, sr, systems = system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db)
     scores = {name: all_metrics(clean, est, sr) for name, est in systems.items()}
     conditions = {k: v for k, v in pair.items() if k not in ("clean", "noisy", "rel")}
     for name, sc in scores.items():
@@ -148,11 +166,31 @@ def _sort_key(v):
         return (1, 0.0, str(v))
 
 
+def same_files(rows: list[dict]) -> tuple[list[dict], dict]:
+    """Rows in which a metric that failed (NaN) for any system of a file is NaN for every system of that file,
+    so that every mean is over the same files; and, per metric, how many files that drops."""
+    key = lambda r: (r["noisy"], r.get("input_gain_db", 0.0))  # noqa: E731
+    dropped, out = {}, [dict(r) for r in rows]
+    for m in METRICS:
+        bad = {key(r) for r in rows if not np.isfinite(r[m]) or not np.isfinite(r[f"input_{m}"])}
+        if bad:
+            dropped[m] = len(bad)
+            for r in out:
+                if key(r) in bad:
+                    r[m] = r[f"input_{m}"] = r[f"{m}_imp"] = float("nan")
+    return out, dropped
+
+
 def summary_markdown(rows: list[dict]) -> str:
+    rows, dropped = same_files(rows)
     systems = list(dict.fromkeys(r["system"] for r in rows))
     lines = ["# Evaluation summary", "",
              f"{len({r['noisy'] for r in rows})} files; mean ± 95 % confidence interval. "
              "`noisy` is the unprocessed input; `_imp` columns are improvements over it.", ""]
+    if dropped:
+        lines += ["Every system is averaged over the same files: " + "; ".join(
+            f"{m.upper()} failed on {n} file(s) for at least one system, so those files are left out of every "
+            f"system's {m.upper()} mean" for m, n in dropped.items()) + ".", ""]
 
     def table(subset, title):
         lines.extend([f"## {title}", "", "| system | n | PESQ | STOI | ESTOI | SI-SDR (dB) | PESQ imp | STOI imp | SI-SDR imp (dB) |",
@@ -181,6 +219,7 @@ def summary_markdown(rows: list[dict]) -> str:
 def improvement_tables(rows: list[dict]) -> list[str]:
     """Compact tables: one per condition column, a row per system, a column per value, each cell the mean
     improvement 'PESQ / STOI / SI-SDR dB' (a mean over the same files for every system)."""
+    rows = same_files(rows)[0]
     systems = [s for s in dict.fromkeys(r["system"] for r in rows) if s != "noisy"]
     out = []
     for col in [None] + condition_columns(rows):
@@ -191,6 +230,9 @@ def improvement_tables(rows: list[dict]) -> list[str]:
             cells = []
             for v in values:
                 sub = [r for r in rows if r["system"] == name and (col is None or r[col] == v)]
+                if not sub:
+                    cells.append("not run")
+                    continue
                 p, st, sd = (mean_ci([r[m] for r in sub])[0] for m in ("pesq_imp", "stoi_imp", "si_sdr_imp"))
                 cells.append(f"{p:+.2f} / {st:+.3f} / {sd:+.1f}")
             out.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -199,8 +241,10 @@ def improvement_tables(rows: list[dict]) -> list[str]:
 
 
 def write_per_file(rows: list[dict], path: Path) -> None:
+    from .audio import atomic_output
+
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
+    with atomic_output(path) as out, open(out.tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
@@ -210,6 +254,7 @@ def improvement_plot(rows: list[dict], path: Path) -> None:
     from .plotting import _pyplot
 
     plt = _pyplot()
+    rows = same_files(rows)[0]
     cols = condition_columns(rows)
     col = "snr_db" if "snr_db" in cols else (cols[0] if cols else None)
     groups = sorted({r[col] for r in rows}, key=_sort_key) if col else ["all"]
@@ -231,5 +276,8 @@ def improvement_plot(rows: list[dict], path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from .audio import atomic_output
+
+    with atomic_output(path) as out:
+        fig.savefig(out.tmp, dpi=100, format="png")
     plt.close(fig)

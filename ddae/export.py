@@ -64,7 +64,9 @@ def _keras_export(run: Run, path: Path) -> None:
     zeros = [np.zeros((1, *s), np.float32) for s in shapes]
     stream([np.zeros((1, 2, run.norm.n_features), np.float32), *zeros])  # keras exports only a model it has called
     try:
-        stream.export(str(path), format="onnx", verbose=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's own numpy deprecation notices
+            stream.export(str(path), format="onnx", verbose=False)
     except Exception as e:
         raise DenoiserError(f"{run.path}: ONNX export failed ({str(e).splitlines()[0][:200]})") from None
 

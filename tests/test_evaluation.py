@@ -38,7 +38,7 @@ def test_evaluate_folders_and_csv(tmp_path):
         clean, noisy = tone_in_noise(2.0, snr_db=snr, seed=i)
         write_audio(tmp_path / "clean" / f"f{i}.wav", clean, 16000)
         write_audio(tmp_path / "noisy" / f"f{i}.wav", noisy, 16000)
-        write_audio(tmp_path / "enh" / f"noisy/f{i}.wav", clean, 16000)  # a perfect 'enhanced' folder
+        write_audio(tmp_path / "enh" / f"f{i}.wav", clean, 16000)  # a perfect 'enhanced' folder, as denoise.py noisy/ -o enh makes it
         rows.append({"clean": f"clean/f{i}.wav", "noisy": f"noisy/f{i}.wav", "snr_db": snr})
     with open(tmp_path / "pairs.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["clean", "noisy", "snr_db"])
@@ -111,3 +111,86 @@ def test_script_scores_the_good_pairs_and_lists_the_bad_ones(tmp_path):
         rows = list(csv.DictReader(f))
     assert {Path(row["noisy"]).name for row in rows} == {"f0.wav"}
     assert {row["system"] for row in rows} == {"noisy", "wiener (baseline)", "noisereduce"}
+
+
+def _pairs_csv(tmp_path, n=3):
+    rows = []
+    for i in range(n):
+        clean, noisy = tone_in_noise(1.0, snr_db=5, seed=10 + i)
+        write_audio(tmp_path / "set" / "clean" / f"f{i}.wav", clean, 16000)
+        write_audio(tmp_path / "set" / "noisy" / f"f{i}.wav", noisy, 16000)
+        rows.append({"clean": f"clean/f{i}.wav", "noisy": f"noisy/f{i}.wav"})
+    with open(tmp_path / "set" / "pairs.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["clean", "noisy"])
+        w.writeheader()
+        w.writerows(rows)
+    return read_pairs("", "", str(tmp_path / "set" / "pairs.csv"))
+
+
+def test_enhanced_dir_is_where_denoise_py_writes_and_a_missing_or_unprocessed_file_is_reported(tmp_path, runs):
+    from ddae.api import Denoiser
+
+    pairs = _pairs_csv(tmp_path)
+    d = Denoiser.load(runs["dense"])
+    for p in pairs:  # what `denoise.py set/noisy -o enh` writes: enh/f0.wav, not enh/noisy/f0.wav
+        d.denoise_file(p["noisy"], tmp_path / "enh" / p["noisy"].name)
+    out = evaluate(pairs, [], [str(tmp_path / "enh")], baseline=False, oracle=False, max_att=20.0)
+    assert len([r for r in out if r["system"] == "enhanced:enh"]) == 3
+    (tmp_path / "enh" / "f1.wav").unlink()
+    import shutil
+
+    shutil.copy(pairs[2]["noisy"], tmp_path / "enh" / "f2.wav")  # 'enhanced' = the input, untouched
+    failures = []
+    out = evaluate(pairs, [], [str(tmp_path / "enh")], baseline=False, oracle=False, max_att=20.0, failures=failures)
+    assert {Path(r["noisy"]).name for r in out} == {"f0.wav"}  # never scored as the input
+    assert any("f1.wav: no enhanced file" in f for f in failures)
+    assert any("f2.wav: identical to its noisy input" in f for f in failures)
+
+
+def test_a_failed_metric_leaves_every_system_averaged_over_the_same_files(tmp_path, monkeypatch):
+    import ddae.evaluation as ev
+
+    pairs = _pairs_csv(tmp_path)
+    real = ev.all_metrics
+    calls = {"n": 0}
+
+    def flaky(clean, est, sr):  # PESQ fails for the Wiener output of the second file only
+        calls["n"] += 1
+        m = real(clean, est, sr)
+        if calls["n"] == 4:  # file 2: noisy (3), wiener (4)
+            m["pesq"], m["error"] = float("nan"), "simulated PESQ failure"
+        return m
+
+    monkeypatch.setattr(ev, "all_metrics", flaky)
+    rows = evaluate(pairs, [], [], baseline=True, oracle=False, max_att=20.0)
+    text = summary_markdown(rows)
+    assert "PESQ failed on 1 file(s) for at least one system" in text
+    kept = [r for r in rows if Path(r["noisy"]).name != "f1.wav"]
+    for name in ("noisy", "wiener (baseline)"):
+        expected = np.mean([r["pesq"] for r in kept if r["system"] == name])
+        line = next(l for l in text.split("## All files")[1].splitlines() if l.startswith(f"| {name} |"))
+        assert line.split("|")[3].strip().startswith(f"{expected:.3f}"), line
+
+
+def test_results_are_written_atomically(tmp_path, monkeypatch):
+    import ddae.evaluation as ev
+
+    rows = evaluate(_pairs_csv(tmp_path, 1), [], [], baseline=True, oracle=False, max_att=20.0)
+    ev.write_per_file(rows, tmp_path / "per_file.csv")
+    before = (tmp_path / "per_file.csv").read_text()
+
+    class Broken:
+        def __init__(self, f, fieldnames):
+            self.f = f
+
+        def writeheader(self):
+            self.f.write("partial")
+
+        def writerows(self, rows):
+            raise OSError("disk full")
+
+    monkeypatch.setattr(ev.csv, "DictWriter", Broken)
+    with pytest.raises(OSError):
+        ev.write_per_file(rows, tmp_path / "per_file.csv")
+    assert (tmp_path / "per_file.csv").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["per_file.csv", "set"]

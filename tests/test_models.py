@@ -127,7 +127,9 @@ def test_load_refuses_broken_runs(runs, tmp_path):
     shutil.copytree(runs["dense"], corrupt)
     (corrupt / "model.keras").write_bytes(b"not a zip")
     with pytest.raises(DenoiserError, match="cannot be loaded"):
-        load_run(corrupt)
+        load_run(corrupt, backend="keras")
+    with pytest.raises(DenoiserError, match="not exported from this run's model.keras"):
+        load_run(corrupt)  # its model.onnx no longer belongs to it
 
 
 def test_runs_of_the_old_window_format_are_refused_with_a_reason(runs, tmp_path, rng):
@@ -143,7 +145,7 @@ def test_runs_of_the_old_window_format_are_refused_with_a_reason(runs, tmp_path,
     inp = keras.Input((7, 64))
     keras.Model(inp, keras.layers.Dense(64)(keras.layers.Flatten()(inp))).save(old / "model.keras")
     with pytest.raises(DenoiserError, match="contract"):
-        load_run(old)
+        load_run(old, backend="keras")
     np.savez(old / "norm_stats.npz", noisy_mean=np.zeros(64), noisy_std=np.ones(64))
     with pytest.raises(DenoiserError, match="normalisation statistics"):
         load_run(old)
