@@ -19,6 +19,8 @@ BLOCK_SECONDS = 30.0  # block length for long files (memory is bounded by this, 
 MODELS_DIR = "models"  # where 'default' and 'latest' look
 BACKEND = "auto"  # 'auto' (ONNX Runtime when the run has model.onnx and onnxruntime is installed: no TensorFlow), 'onnx' or 'keras'
 THREADS = 0  # CPU threads for the model (0 = all)
+CLUSTER = ""  # '' = this process; 'local' = a Dask LocalCluster of worker processes here; or a Dask scheduler's address (tcp://host:8786)
+WORKERS = 0  # CLUSTER = 'local': worker processes, one thread each (0 = one per CPU core)
 
 from ddae.cli import resolve_settings, run
 
@@ -39,6 +41,8 @@ def main(cfg):
     denoiser = Denoiser.load(cfg["MODEL"], cfg["BACKEND"], cfg["THREADS"], cfg["MAX_ATTENUATION_DB"], cfg["MIX"],
                              cfg["MODELS_DIR"])
     model = denoiser.run
+    if cfg["CLUSTER"]:
+        return _on_cluster(cfg, jobs, model)
     failures = []
     bar = tqdm(total=len(jobs), unit="file", desc=f"denoising with {model.name}", disable=len(jobs) < 2 or None)
     for job in jobs:
@@ -69,6 +73,31 @@ def main(cfg):
         print(f"{len(failures)} file(s) failed:", file=__import__("sys").stderr)
         for f in failures:
             print(f"  {f}", file=__import__("sys").stderr)
+        return 1
+    return 0
+
+
+def _on_cluster(cfg, jobs, model):
+    import sys
+
+    from tqdm import tqdm
+
+    from ddae.cluster import connect, denoise_on_cluster
+
+    with connect(cfg["CLUSTER"], cfg["WORKERS"]) as client:
+        n = len(client.scheduler_info()["workers"])
+        failures = denoise_on_cluster(client, jobs, str(model.path.resolve()), model.backend, cfg["MAX_ATTENUATION_DB"],
+                                      cfg["MIX"], cfg["RATE_MODE"], cfg["BLOCK_SECONDS"],
+                                      progress=lambda it, total: tqdm(it, total=total, unit="file", disable=None,
+                                                                      desc=f"denoising with {model.name} on {n} workers"))
+        client.shutdown() if cfg["CLUSTER"] == "local" else None
+    done = len(jobs) - len(failures)
+    if done:
+        print(f"denoised {done} file(s) with {model.path} ({model.backend}) on {n} Dask workers -> {cfg['OUTPUT']}")
+    if failures:
+        print(f"{len(failures)} file(s) failed:", file=sys.stderr)
+        for f in failures:
+            print(f"  {f}", file=sys.stderr)
         return 1
     return 0
 
