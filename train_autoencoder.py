@@ -17,6 +17,7 @@ normaliser and architecture; MODEL_LOGS_DIR/<run>/ gets a per-epoch CSV, a Tenso
 
 FEATURES = "data/features/sample"  # a feature set written by extract_features.py (used when MATERIAL is empty)
 MATERIAL = ""  # or: a folder of speech and noise to mix on the fly (../shared/data, or speech/<speaker>/ + noise/<source>/)
+MATERIAL_CACHE = ""  # mixing on the fly: '' = material in memory; a folder = 16-bit shards written there once and read as drawn (memory flat, whatever the hours)
 AUGMENTATION = "full"  # mixing on the fly: 'full' (levels, EQ, rooms, telephone band, clipping) or 'basic' (noises and SNRs only)
 MODEL_TYPE = 1  # 1 = dense (Lu et al. 2013), 2 = convolutional, 3 = recurrent (GRU)
 CONTEXT_PAST = 5  # types 1 and 2: past frames in the window (type 3 remembers through its state)
@@ -43,6 +44,7 @@ SAMPLE_RATE = 16000  # mixing on the fly: the model's sample rate
 LOG_FLOOR = 1e-14  # mixing on the fly: features are log(mel power + LOG_FLOOR)
 SEED = 0  # seed for weights, batches and mixtures
 THREADS = 0  # CPU threads for TensorFlow (0 = all)
+DEVICES = 1  # devices to train on with tf.distribute.MirroredStrategy (GPUs; without GPUs, the CPU split into logical devices)
 MODELS_DIR = "models"  # runs are saved to MODELS_DIR/<run>/
 MODEL_LOGS_DIR = "model_logs"  # CSV, TensorBoard and curve per run
 INIT_FROM = ""  # fine-tune: start from the weights of a finished run ('default', a run name or path); its architecture and input settings are used
@@ -52,8 +54,12 @@ from ddae.cli import resolve_settings, run
 
 
 def main(cfg):
-    from ddae.cli import progress
-    from ddae.train_run import train
+    from ddae.cli import progress, quiet_tensorflow
+    from ddae.train_run import split_cpu, train
+
+    if cfg["DEVICES"] > 1:
+        quiet_tensorflow(cfg["THREADS"])
+        split_cpu(cfg["DEVICES"])
 
     train(cfg, progress=lambda it, what: progress(it, what))
 

@@ -7,12 +7,15 @@ Two layouts are read:
   under `speech/` count as speakers of their own) and an optional `rir/`: for training on your own data.
 Of what is left, every VAL_EVERY-th speaker (sorted) and every VAL_EVERY-th noise file of each source form the
 validation split; the rest is the training split. Audio is high-passed at 20 Hz (some noise recordings carry
-a DC offset) and held in memory as 16-bit integers.
+a DC offset) and held in memory as 16-bit integers, or, with `cache_dir` (lazy), written once as 16-bit shards
+(one .npy per file) and read back whole when drawn: memory then holds only the file names and lengths,
+whatever the hours of material, and the draws (so the batches) are the same as in memory.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -65,21 +68,36 @@ def split_entries(root) -> dict:
             "rirs": rirs}
 
 
-class Material:
-    """One split's audio in memory: speech by speaker, noise by source, and the training impulse responses."""
+class Shard:
+    """A file's 16-bit audio on disk (written once), read whole when drawn; len() without reading it."""
 
-    def __init__(self, root, split: str, sample_rate: int = 16000, progress=None):
+    def __init__(self, path: Path, n: int):
+        self.path, self.n = path, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def astype(self, dtype):
+        return np.load(self.path).astype(dtype)
+
+
+class Material:
+    """One split's audio: speech by speaker, noise by source, and the training impulse responses; in memory,
+    or with `cache_dir`, as shards on disk (see the module's doc)."""
+
+    def __init__(self, root, split: str, sample_rate: int = 16000, progress=None, cache_dir=None):
         if split not in SPLITS:
             raise DenoiserError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         parts = split_entries(root)
         speech, noise = parts[split]
         self.root, self.split, self.sr = Path(root), split, sample_rate
-        self.speakers: dict[str, list[np.ndarray]] = {}
-        self.noise: dict[str, list[np.ndarray]] = {}
+        self.cache = Path(cache_dir) if cache_dir else None
+        self.speakers: dict[str, list] = {}
+        self.noise: dict[str, list] = {}
         entries = [("speech", s, p) for s, p in speech] + [("noise", s, p) for s, p in noise]
         for kind, group, path in (progress(entries, f"reading {split} material") if progress else entries):
-            x = self._read(path)
-            if len(x) < sample_rate // 10 or not np.any(x):
+            x = self._shard(path) if self.cache else self._read(path)
+            if x is None or len(x) < sample_rate // 10 or (self.cache is None and not np.any(x)):
                 continue  # shorter than 100 ms or digital silence: nothing to learn from
             (self.speakers if kind == "speech" else self.noise).setdefault(group, []).append(x)
         self.rirs = [read_audio(p, sample_rate)[0].astype(np.float64) for p in parts["rirs"]]
@@ -93,6 +111,24 @@ class Material:
 
         x = highpass(read_audio(path, self.sr)[0], self.sr)  # no DC offsets or infrasound
         return np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)
+
+    def _shard(self, path: Path):
+        """The file as a Shard in the cache (written on first use; keyed by path, size, time and rate)."""
+        st = path.stat()
+        key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{self.sr}".encode()).hexdigest()[:20]
+        shard = self.cache / f"{key}.npy"
+        if not shard.is_file():
+            x = self._read(path)
+            silent = len(x) < self.sr // 10 or not np.any(x)
+            self.cache.mkdir(parents=True, exist_ok=True)
+            from .audio import atomic_output
+
+            with atomic_output(shard) as out:
+                np.save(out.tmp, x[:0] if silent else x)  # an empty shard marks a file with nothing to learn from
+            if silent:
+                return None
+        n = _npy_length(shard)
+        return Shard(shard, n) if n else None
 
     @property
     def hours(self) -> tuple[float, float]:
@@ -115,6 +151,11 @@ class Material:
         lengths = np.array([len(u) for u in files], np.float64)
         x = files[int(rng.choice(len(files), p=lengths / lengths.sum()))] if len(files) > 1 else files[0]
         return source, x.astype(np.float64) / 32767.0
+
+
+def _npy_length(path: Path) -> int:
+    """Samples in a 1-D .npy file, from its header (a memory map reads nothing else)."""
+    return int(np.load(path, mmap_mode="r").shape[0])
 
 
 def write_manifest(root, path: Path) -> None:

@@ -86,8 +86,9 @@ class _Data:
         self.base = FeatureSettings(sample_rate=cfg["SAMPLE_RATE"], log_floor=cfg["LOG_FLOOR"])
         root = Path(cfg["MATERIAL"])
         self.source = {"material": str(root)}
-        train_m = Material(root, "train", self.base.sample_rate, progress)
-        val_m = Material(root, "val", self.base.sample_rate, progress)
+        cache = cfg.get("MATERIAL_CACHE") or None
+        train_m = Material(root, "train", self.base.sample_rate, progress, cache)
+        val_m = Material(root, "val", self.base.sample_rate, progress, cache)
         delay, steps = cfg["CONTEXT_FUTURE"], cfg["STEPS_PER_EPOCH"] or DEFAULT_AUDIO_STEPS
         self.train = AudioBatches(train_m, self.base, None, delay, cfg["BATCH_SIZE"], steps, cfg["SEED"],
                                   augmentation=cfg["AUGMENTATION"])
@@ -139,6 +140,39 @@ def _export(folder: Path) -> str:
     return " and model.onnx"
 
 
+def _strategy(devices: int, batch: int, lr: float):
+    """One device (TensorFlow's default), or tf.distribute.MirroredStrategy over `devices` GPUs; without enough
+    GPUs, over logical CPU devices (what Keras's own tests do: the same code path, no speed-up)."""
+    import tensorflow as tf
+
+    if devices <= 1:
+        return tf.distribute.get_strategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) >= devices:
+        names = [d.name for d in gpus[:devices]]
+    else:
+        cpus = tf.config.list_logical_devices("CPU")
+        if len(cpus) < devices:
+            raise DenoiserError(f"DEVICES = {devices}, but there are {len(gpus)} GPU(s) and {len(cpus)} logical CPU "
+                                f"device(s); split the CPU first with tf.config.set_logical_device_configuration")
+        names = [d.name for d in cpus[:devices]]
+    if batch % devices:
+        raise DenoiserError(f"BATCH_SIZE {batch} does not split evenly over {devices} devices")
+    print(f"training on {devices} devices ({', '.join(names)}) with MirroredStrategy: each device takes "
+          f"{batch // devices} segments of every batch of {batch} (the effective batch stays {batch}); gradients are "
+          f"averaged over the devices, so the learning rate stays {lr}")
+    return tf.distribute.MirroredStrategy(names)
+
+
+def split_cpu(devices: int) -> None:
+    """Before TensorFlow starts: one CPU as `devices` logical devices (to try DEVICES > 1 without GPUs)."""
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    if devices > 1 and not tf.config.list_physical_devices("GPU"):
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * devices)
+
+
 def train(cfg: dict, progress=None) -> Path:
     run_name = None
     if cfg.get("RESUME"):
@@ -169,12 +203,14 @@ def train(cfg: dict, progress=None) -> Path:
 
     keras.utils.set_random_seed(cfg["SEED"])
     tf.config.experimental.enable_op_determinism()
-    model = build_model(arch)
-    if init is not None:
-        model.set_weights(init.model.get_weights())
-    loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels])
-    model.compile(optimizer=keras.optimizers.Adam(cfg["LEARNING_RATE"], clipnorm=cfg["CLIPNORM"] or None), loss=loss,
-                  jit_compile="auto")
+    strategy = _strategy(int(cfg.get("DEVICES", 1)), cfg["BATCH_SIZE"], cfg["LEARNING_RATE"])
+    with strategy.scope():
+        model = build_model(arch)
+        if init is not None:
+            model.set_weights(init.model.get_weights())
+        loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels])
+        model.compile(optimizer=keras.optimizers.Adam(cfg["LEARNING_RATE"], clipnorm=cfg["CLIPNORM"] or None), loss=loss,
+                      jit_compile="auto" if strategy.num_replicas_in_sync == 1 else False)
 
     logs_dir = Path(cfg["MODEL_LOGS_DIR"]) / run_name
     logs_dir.mkdir(parents=True, exist_ok=True)
@@ -194,8 +230,10 @@ def train(cfg: dict, progress=None) -> Path:
             print(f"training of {run_name} had ended; saving its best model")
             keeper.set_model(model)
         else:
-            model.fit(keras_batches(data.train, start_epoch=len(keeper.state["epochs"])), steps_per_epoch=len(data.train),
-                      validation_data=keras_batches(data.val, repeat=False), validation_steps=len(data.val),
+            n = strategy.num_replicas_in_sync
+            model.fit(keras_batches(data.train, start_epoch=len(keeper.state["epochs"]), multiple=n),
+                      steps_per_epoch=len(data.train),
+                      validation_data=keras_batches(data.val, repeat=False, multiple=n), validation_steps=len(data.val),
                       epochs=cfg["EPOCHS"], callbacks=callbacks, shuffle=False,
                       verbose=2 if cfg.get("VERBOSE", 2) else 0)
     except KeyboardInterrupt:
@@ -233,7 +271,8 @@ def train(cfg: dict, progress=None) -> Path:
     if guard.nan_batch is not None:
         print("warning: the loss became NaN; training stopped and the best model before it was kept")
     print(f"trained in {st['seconds']:.1f} s, {len(st['epochs'])} epochs (best: {st['best_epoch']})")
+    change = 100 * (1 - st['best'] / id_loss)
     print(f"validation loss {st['best']:.4f} vs {id_loss:.4f} for all gains at 1 (input left as it is): "
-          f"{100 * (1 - st['best'] / id_loss):.1f} % lower")
+          f"{abs(change):.1f} % {'lower' if change >= 0 else 'higher: not trained enough yet'}")
     print(f"saved {final / MODEL_FILE}{onnx_note}; logs and training curve in {logs_dir}")
     return final

@@ -66,7 +66,18 @@ class FeatureSequences:
         return segment_batch(picks, self.norm, self.delay, self.length)
 
 
-def keras_batches(source, start_epoch: int = 0, repeat: bool = True):
+def pad_batch(x: np.ndarray, y: np.ndarray, multiple: int):
+    """A batch padded to a multiple of `multiple` examples (devices) with copies of its last one at weight 0
+    (the targets' last channel), which the losses leave out."""
+    extra = -len(x) % multiple
+    if not extra:
+        return x, y
+    pad_y = np.repeat(y[-1:], extra, axis=0)
+    pad_y[..., -1] = 0.0
+    return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]), np.concatenate([y, pad_y])
+
+
+def keras_batches(source, start_epoch: int = 0, repeat: bool = True, multiple: int = 1):
     """A tf.data pipeline over an object with __len__ and batch(i) (and `epoch` when `repeat`).
 
     An endless stream that fit() reads len(source) batches of per epoch. Training (`repeat`): epoch after
@@ -81,7 +92,7 @@ def keras_batches(source, start_epoch: int = 0, repeat: bool = True):
             if epoch is not None:
                 source.epoch = epoch
             for i in range(len(source)):
-                yield source.batch(i)
+                yield pad_batch(*source.batch(i), multiple)
 
     x, y = source.batch(0)
     spec = (tf.TensorSpec((None, None, x.shape[-1]), tf.float32), tf.TensorSpec((None, None, y.shape[-1]), tf.float32))

@@ -74,3 +74,16 @@ def test_identity_loss_is_the_loss_of_gains_of_one():
     loss = make_loss("mask", 64, framing_for(S).spread)
     x = np.zeros((1, y.shape[1], 64), np.float32)
     assert identity_loss(loss, [(x, y)], 64) == pytest.approx(float(loss(y, np.ones_like(x))))
+
+
+@pytest.mark.parametrize("kind", ["compressed", "mixed", "mask"])
+def test_batches_padded_for_several_devices_keep_their_loss(kind):
+    from ddae.training import pad_batch
+
+    ys = np.concatenate([_targets(*tone_in_noise(1.0, snr_db=s, seed=s))[0] for s in (0, 5, 10)])
+    g = np.random.default_rng(1).uniform(0.1, 1, ys.shape[:2] + (64,)).astype(np.float32)
+    g_padded, y_padded = pad_batch(g, ys, 2)  # 3 examples -> 4: the copy has weight 0
+    assert len(y_padded) == 4 and np.all(y_padded[3, :, -1] == 0) and np.array_equal(y_padded[:3], ys)
+    loss = make_loss(kind, 64, framing_for(S).spread)
+    assert float(loss(y_padded, g_padded)) == pytest.approx(float(loss(ys, g)), rel=1e-6)
+    assert pad_batch(g, ys, 3)[0] is g  # already a multiple: untouched

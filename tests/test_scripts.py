@@ -98,3 +98,22 @@ def test_help_and_unknown_options(name, tmp_path):
     assert "default:" in r.stdout
     r = script(name, "--no_such_setting", 1, cwd=tmp_path, ok=False)
     assert r.returncode == 2 and "unrecognized arguments" in r.stderr
+
+
+def test_training_on_two_devices_with_mirrored_strategy(feature_dir, tmp_path):
+    """DEVICES = 2 on this CPU-only machine: the CPU split into two logical devices, as Keras's own tests do."""
+    import numpy as np
+
+    from ddae.inference import denoise_array
+    from ddae.runs import load_run
+
+    r = script("train_autoencoder.py", "--features", feature_dir, "--devices", 2, "--epochs", 1, "--batch_size", 8,
+               "--units", "32,16,32", "--models_dir", tmp_path / "models", "--model_logs_dir", tmp_path / "logs",
+               cwd=tmp_path)
+    assert "training on 2 devices" in r.stdout and "each device takes 4 segments" in r.stdout
+    run = load_run(next((tmp_path / "models").iterdir()), backend="keras")
+    y = denoise_array(run, np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1)
+    assert y.shape == (8000,) and np.all(np.isfinite(y))
+    r = script("train_autoencoder.py", "--features", feature_dir, "--devices", 2, "--batch_size", 7, "--epochs", 1,
+               "--models_dir", tmp_path / "m2", cwd=tmp_path, ok=False)
+    assert r.returncode == 1 and "does not split evenly over 2 devices" in r.stderr
