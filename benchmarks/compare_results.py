@@ -84,9 +84,9 @@ def main(cfg):
     if len({r.get("input_gain_db") for r in merged}) > 1:
         lines += level_table(merged)
     text = "\n".join(lines)
-    print(text)
-    if cfg["OUT"]:
+    if cfg["OUT"]:  # first: a closed pipe on stdout must not lose the file
         Path(cfg["OUT"]).write_text(text + "\n")
+    print(text)
     return 0
 
 
