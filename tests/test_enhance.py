@@ -204,7 +204,9 @@ def test_sigint_to_the_script_exits_130_and_leaves_nothing(runs, tmp_path):
     p = subprocess.Popen([sys.executable, str(ROOT / "denoise.py"), str(tmp_path / "long.wav"), "-o",
                           str(tmp_path / "out/long.wav"), "--model", str(runs["dense"]), "--block_seconds", "1",
                           "--threads", "1"],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         # a test run started in the background inherits SIGINT ignored: give the child the default
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and p.poll() is None and not any((tmp_path / "out").iterdir()):
         time.sleep(0.01)
