@@ -31,9 +31,8 @@ def _arguments(parser):
 
 
 def main(cfg):
-    from tqdm import tqdm
-
     from ddae.api import Denoiser
+    from ddae.cli import report_failures
     from ddae.enhance import plan_jobs
     from ddae.errors import DenoiserError
 
@@ -41,10 +40,24 @@ def main(cfg):
     denoiser = Denoiser.load(cfg["MODEL"], cfg["BACKEND"], cfg["THREADS"], cfg["MAX_ATTENUATION_DB"], cfg["MIX"],
                              cfg["MODELS_DIR"])
     model = denoiser.run
-    if cfg["CLUSTER"]:
-        return _on_cluster(cfg, jobs, model)
+    failures, where = _on_cluster(cfg, jobs, model) if cfg["CLUSTER"] else (_here(cfg, jobs, denoiser), "")
+    done = len(jobs) - len(failures)
+    if done:
+        print(f"denoised {done} file(s) with {model.path} ({model.backend}){where} -> "
+              f"{jobs[0].target if len(jobs) == 1 else cfg['OUTPUT']}")
+    if failures and len(jobs) == 1:
+        raise DenoiserError(failures[0])
+    return report_failures(failures, "file(s) failed")
+
+
+def _here(cfg, jobs, denoiser) -> list[str]:
+    """Every file in this process; returns the failures."""
+    from tqdm import tqdm
+
+    from ddae.errors import DenoiserError
+
     failures = []
-    bar = tqdm(total=len(jobs), unit="file", desc=f"denoising with {model.name}", disable=len(jobs) < 2 or None)
+    bar = tqdm(total=len(jobs), unit="file", desc=f"denoising with {denoiser.name}", disable=len(jobs) < 2 or None)
     for job in jobs:
         seconds_bar, rate = None, 1
         try:
@@ -63,23 +76,11 @@ def main(cfg):
                 seconds_bar.close()
         bar.update(1)
     bar.close()
-    done = len(jobs) - len(failures)
-    where = jobs[0].target if len(jobs) == 1 else cfg["OUTPUT"]
-    if done:
-        print(f"denoised {done} file(s) with {model.path} ({model.backend}) -> {where}")
-    if failures:
-        if len(jobs) == 1:
-            raise DenoiserError(failures[0])
-        print(f"{len(failures)} file(s) failed:", file=__import__("sys").stderr)
-        for f in failures:
-            print(f"  {f}", file=__import__("sys").stderr)
-        return 1
-    return 0
+    return failures
 
 
-def _on_cluster(cfg, jobs, model):
-    import sys
-
+def _on_cluster(cfg, jobs, model) -> tuple[list[str], str]:
+    """Every file on Dask workers; returns the failures and how many workers did it."""
     from tqdm import tqdm
 
     from ddae.cluster import connect, denoise_on_cluster
@@ -90,16 +91,9 @@ def _on_cluster(cfg, jobs, model):
                                       cfg["MIX"], cfg["RATE_MODE"], cfg["BLOCK_SECONDS"],
                                       progress=lambda it, total: tqdm(it, total=total, unit="file", disable=None,
                                                                       desc=f"denoising with {model.name} on {n} workers"))
-        client.shutdown() if cfg["CLUSTER"] == "local" else None
-    done = len(jobs) - len(failures)
-    if done:
-        print(f"denoised {done} file(s) with {model.path} ({model.backend}) on {n} Dask workers -> {cfg['OUTPUT']}")
-    if failures:
-        print(f"{len(failures)} file(s) failed:", file=sys.stderr)
-        for f in failures:
-            print(f"  {f}", file=sys.stderr)
-        return 1
-    return 0
+        if cfg["CLUSTER"] == "local":
+            client.shutdown()
+    return failures, f" on {n} Dask workers"
 
 
 if __name__ == "__main__":

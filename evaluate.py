@@ -44,7 +44,7 @@ def main(cfg):
     import sys
     from pathlib import Path
 
-    from ddae.cli import progress
+    from ddae.cli import progress, report_failures
     from ddae.audio import atomic_output
     from ddae.errors import DenoiserError
     from ddae.settings import FeatureSettings
@@ -107,12 +107,7 @@ def main(cfg):
                               progress=lambda it: progress(it, "report", unit="file"))
         written += f" and {report} (open it in a browser)"
     print(f"wrote {written}")
-    if failures:
-        print(f"{len(failures)} pair(s) could not be evaluated and are left out:", file=sys.stderr)
-        for f in failures:
-            print(f"  {f}", file=sys.stderr)
-        return 1
-    return 0
+    return report_failures(failures, "pair(s) could not be evaluated and are left out")
 
 
 def _gains(text: str) -> list[float]:

@@ -18,12 +18,9 @@ MEMORY_TOO = False  # also train with the material in memory (the contrast; need
 WORK_DIR = ""  # where the generated files go ('' = a temporary folder, removed afterwards)
 
 import filecmp  # noqa: E402
-import os  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,19 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from ddae.cli import resolve_settings  # noqa: E402
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def _run(args):
-    """(wall seconds, peak RSS MiB) of a command in a fresh process."""
-    t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    out, err = p.communicate()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(map(str, args))}\n{err.decode()[-3000:]}")
-    return wall, usage.ru_maxrss / 1024
+from benchmarks.bench_runtime import _command as _run  # noqa: E402  (wall s, peak RSS MiB of a fresh process)
 
 
 def corpus(work: Path, cfg) -> None:

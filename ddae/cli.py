@@ -22,6 +22,15 @@ def run(main, cfg: dict) -> None:
     sys.exit(int(status or 0))
 
 
+def report_failures(failures: list[str], what: str) -> int:
+    """List what failed on stderr after the rest was done; the exit status: 1 if anything failed."""
+    if failures:
+        print(f"{len(failures)} {what}:", file=sys.stderr)
+        for f in failures:
+            print(f"  {f}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def quiet_tensorflow(threads: int = 0) -> None:
     """Silence TensorFlow's start-up chatter; with threads > 0, limit it (and numpy's BLAS) to that many."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
