@@ -51,6 +51,9 @@ def quiet_tensorflow(threads: int = 0) -> None:
 
     tf.get_logger().setLevel("ERROR")
     if threads > 0:
+        from .engines import limit_native_threads
+
+        limit_native_threads(threads)
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)

@@ -103,7 +103,7 @@ def load_run(path, backend: str = "auto", threads: int = 0) -> Run:
 
     backend: 'auto' (ONNX Runtime when the run has model.onnx and onnxruntime is installed, else Keras),
     'onnx' or 'keras'; threads: CPU threads for either (0 = all)."""
-    from .engines import pick_backend
+    from .engines import limit_native_threads, pick_backend
 
     path = Path(path)
     if not path.exists():
@@ -124,6 +124,7 @@ def load_run(path, backend: str = "auto", threads: int = 0) -> Run:
         raise DenoiserError(f"{path}: the architecture's context ({arch['past']} past, {arch['future']} future) does not "
                             f"match its feature settings ({settings.context_past}, {settings.context_future})")
     backend = pick_backend(backend, path)
+    limit_native_threads(threads)
     if backend == "keras":
         from .cli import quiet_tensorflow
 

@@ -82,3 +82,16 @@ def test_denoising_with_the_default_model_never_imports_tensorflow(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) == ["onnx", []]
     assert (tmp_path / "out.wav").is_file()
+
+
+def test_threads_also_hold_numpys_blas_to_that_many(tmp_path):
+    code = ("import json; from threadpoolctl import threadpool_info; from ddae import Denoiser; "
+            "before = max(p['num_threads'] for p in threadpool_info()); Denoiser.load(threads=1); "
+            "print(json.dumps([before, [p['num_threads'] for p in threadpool_info()]]))")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    before, after = json.loads(r.stdout.strip().splitlines()[-1])
+    assert after and set(after) == {1}
+    assert before == (os.cpu_count() or 1) or before > 1  # the pool had more than one thread before
