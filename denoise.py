@@ -89,8 +89,8 @@ def _on_cluster(cfg, jobs, model) -> tuple[list[str], str]:
         n = len(client.scheduler_info()["workers"])
         failures = denoise_on_cluster(client, jobs, str(model.path.resolve()), model.backend, cfg["MAX_ATTENUATION_DB"],
                                       cfg["MIX"], cfg["RATE_MODE"], cfg["BLOCK_SECONDS"],
-                                      progress=lambda it, total: tqdm(it, total=total, unit="file", disable=None,
-                                                                      desc=f"denoising with {model.name} on {n} workers"))
+                                      progress=lambda total: tqdm(total=total, unit="file", disable=None,
+                                                                  desc=f"denoising with {model.name} on {n} workers"))
         if cfg["CLUSTER"] == "local":
             client.shutdown()
     return failures, f" on {n} Dask workers"

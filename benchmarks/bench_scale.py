@@ -3,8 +3,8 @@
 Usage: python benchmarks/bench_scale.py [--files 200] [--seconds 20] [--workers 2] [--hours 1,10]
 
 1. FILES generated files of SECONDS each: `denoise.py --threads 1` in one process, then `denoise.py --cluster
-   local --workers WORKERS` (one thread per worker): wall times (start-up included), speed-up, and whether
-   the outputs are identical, byte for byte.
+   local --workers WORKERS` (one thread per worker), REPEATS times each, alternating: best wall times (start-up
+   included), speed-up, and whether the outputs are identical, byte for byte.
 2. For each number of HOURS: a generated material folder of that much audio (speech/ and noise/, files of
    15 s), then a short training run mixing on the fly from it with MATERIAL_CACHE (shards on disk): peak
    RSS of the training process (ru_maxrss). With the material in memory instead (MEMORY_TOO), for contrast.
@@ -13,6 +13,7 @@ Usage: python benchmarks/bench_scale.py [--files 200] [--seconds 20] [--workers 
 FILES = 200  # files to denoise
 SECONDS = 20.0  # length of each
 WORKERS = 2  # Dask worker processes
+REPEATS = 3  # runs of each (alternating); the best of each is compared, as in bench_runtime.py
 HOURS = "1,10"  # material sizes to train from (comma-separated; '' = skip the training part)
 MEMORY_TOO = False  # also train with the material in memory (the contrast; needs that much RAM)
 WORK_DIR = ""  # where the generated files go ('' = a temporary folder, removed afterwards)
@@ -42,12 +43,20 @@ def corpus(work: Path, cfg) -> None:
     for i in range(cfg["FILES"]):
         (src / f"d{i % 10}").mkdir(parents=True, exist_ok=True)
         sf.write(src / f"d{i % 10}" / f"f{i:04d}.wav", np.roll(base, 997 * i), 16000, subtype="PCM_16")
-    one, _ = _run([ROOT / "denoise.py", src, "-o", work / "one", "--threads", 1])
-    many, _ = _run([ROOT / "denoise.py", src, "-o", work / "many", "--cluster", "local", "--workers", cfg["WORKERS"]])
+    ones, manys = [], []
+    for _ in range(max(1, cfg["REPEATS"])):
+        for out in ("one", "many"):
+            shutil.rmtree(work / out, ignore_errors=True)
+        ones.append(_run([ROOT / "denoise.py", src, "-o", work / "one", "--threads", 1])[0])
+        manys.append(_run([ROOT / "denoise.py", src, "-o", work / "many", "--cluster", "local", "--workers",
+                           cfg["WORKERS"]])[0])
+    one, many = min(ones), min(manys)
     cmp = filecmp.dircmp(work / "one", work / "many")
     same = _identical(work / "one", work / "many")
     print(f"{cfg['FILES']} files of {cfg['SECONDS']:.0f} s: one process {one:.1f} s, Dask LocalCluster of "
-          f"{cfg['WORKERS']} workers {many:.1f} s (start-up included): {one / many:.2f}x; outputs identical: {same}"
+          f"{cfg['WORKERS']} workers {many:.1f} s (best of {len(ones)}; start-up included): {one / many:.2f}x; "
+          f"each run: one process {' / '.join(f'{t:.1f}' for t in ones)} s, cluster "
+          f"{' / '.join(f'{t:.1f}' for t in manys)} s; outputs identical: {same}"
           f"{'' if not cmp.left_only else f' (missing: {cmp.left_only[:3]})'}")
 
 

@@ -71,7 +71,13 @@ def connect(cluster: str, workers: int = 0):
         # forkserver (Linux): workers start from a small server process instead of a fresh interpreter each,
         # about 1 s sooner on this machine (what a small corpus pays); elsewhere Dask's default (spawn)
         method = "forkserver" if sys.platform.startswith("linux") else dask.config.get("distributed.worker.multiprocessing-method")
-        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        quiet = {"distributed.worker.multiprocessing-method": method,
+                 "distributed.worker.profile.enabled": False,
+                 "distributed.admin.tick.interval": "1s",
+                 "distributed.worker.memory.monitor-interval": "1s",
+                 "distributed.admin.system-monitor.interval": "2s",
+                 "distributed.scheduler.work-stealing": False}
+        with dask.config.set(quiet):
             return Client(LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None))
     try:
         return Client(cluster, timeout="20s")
@@ -79,29 +85,54 @@ def connect(cluster: str, workers: int = 0):
         raise DenoiserError(f"cannot reach the Dask scheduler at {cluster} ({e})") from None
 
 
+def batches(jobs, workers: int, per_worker: int = 8, most: int = 64) -> list[list]:
+    """Consecutive jobs grouped into about `per_worker` tasks per worker, balanced by file size: Dask costs some
+    milliseconds per task, as much as denoising a 3 s file, so short files travel in groups."""
+    sizes = [max(1, Path(j.source).stat().st_size) if Path(j.source).is_file() else 1 for j in jobs]
+    target = sum(sizes) / max(1, workers * per_worker)
+    groups, group, size = [], [], 0
+    for job, n in zip(jobs, sizes):
+        if group and (size + n > target or len(group) >= most):
+            groups.append(group)
+            group, size = [], 0
+        group.append(job)
+        size += n
+    return groups + ([group] if group else [])
+
+
+def denoise_batch(task, pairs, *args) -> list[str]:
+    """Several files on one worker, one after the other: the failures' reasons."""
+    return [r for r in (task(source, target, *args) for source, target in pairs) if r]
+
+
 def denoise_on_cluster(client, jobs, model: str, backend: str, max_att: float, mix: float, rate_mode: str,
-                       block_seconds: float, progress=None, task=denoise_job, retries: int = 3) -> list[str]:
-    """Run every job on the cluster; returns the failures ('path: reason'). Leftover temporary files of
-    crashed attempts are removed."""
+                       block_seconds: float, progress=None, task=denoise_job, retries: int = 3,
+                       per_worker: int = 8) -> list[str]:
+    """Run every job on the cluster; returns the failures ('path: reason'). `progress(total=...)` makes a bar
+    (tqdm's interface) that advances by files. A group whose worker died is run again (its finished files are
+    rewritten, identically); leftover temporary files of crashed attempts are removed."""
     import uuid
 
     from dask.distributed import as_completed
 
     token = uuid.uuid4().hex[:12]
-
-    futures = {client.submit(task, str(j.source), str(j.target), model, backend, max_att, mix, rate_mode,
-                             block_seconds, key=f"denoise-{token}-{i}", retries=retries, pure=False): j
-               for i, j in enumerate(jobs)}  # keys of their own: never the result of an earlier run's task
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    futures = {client.submit(denoise_batch, task, [(str(j.source), str(j.target)) for j in group], model, backend,
+                             max_att, mix, rate_mode, block_seconds, key=f"denoise-{token}-{i}", retries=retries,
+                             pure=False): group
+               for i, group in enumerate(batches(jobs, workers, per_worker))}  # keys of their own: never an earlier run's result
     failures = []
-    done = as_completed(futures)
-    for future in (progress(done, total=len(futures)) if progress else done):
-        job = futures[future]
+    bar = progress(total=len(jobs)) if progress else None
+    for future in as_completed(futures):
+        group = futures[future]
         try:
-            reason = future.result()
+            failures += future.result()
         except Exception as e:  # the task itself kept failing (a worker died on it every time, say)
-            reason = f"{job.source}: failed on the cluster ({type(e).__name__}: {str(e)[:200]})"
-        if reason:
-            failures.append(reason)
+            failures += [f"{j.source}: failed on the cluster ({type(e).__name__}: {str(e)[:200]})" for j in group]
+        if bar is not None:
+            bar.update(len(group))
+    if bar is not None:
+        bar.close()
     for job in jobs:  # a worker killed while writing leaves its temporary file: remove it
         for stale in Path(job.target).parent.glob(f".{Path(job.target).name}.*.part{Path(job.target).suffix}"):
             stale.unlink(missing_ok=True)
