@@ -16,6 +16,7 @@ import numpy as np
 from .errors import DenoiserError
 
 ONNX_FILE = "model.onnx"
+STEP_FILE = "step.onnx"  # causal runs: the same graph with its input fixed to one frame (see export.py)
 KERAS_SHA_KEY = "ddae_model_keras_sha256"  # ONNX metadata: which model.keras the graph was exported from
 BACKENDS = ("auto", "onnx", "keras")
 

@@ -2,7 +2,9 @@
 
 The graph is the stream form of the model: inputs `noisy_logmel` (batch, frames, inputs) and one state input
 per stateful layer, outputs the gains (batch, frames, n_mels) and the new states, in the same order. From
-the zero state it is the offline model; with one frame at a time it is the streaming step. Exporting needs
+the zero state it is the offline model; with one frame at a time it is the streaming step. Causal runs (no
+lookahead) also get `step.onnx`: the same graph with its input fixed to one frame (batch 1), for runtimes
+that want a fixed-shape step model; it is checked, frame by frame, against model.onnx. Exporting needs
 TensorFlow, tf2onnx and onnx (requirements.txt); running the result needs only onnxruntime. Export runs on
 the CPU (a cuDNN GRU does not convert).
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import atomic_output
-from .engines import KERAS_SHA_KEY, ONNX_FILE, OnnxEngine, file_sha256
+from .engines import KERAS_SHA_KEY, ONNX_FILE, STEP_FILE, OnnxEngine, file_sha256
 from .errors import DenoiserError
 from .runs import MODEL_FILE, Run, load_run
 
@@ -53,7 +55,36 @@ def export_onnx(run: Run | str | Path) -> Path:
     except BaseException:
         out.discard()
         raise
+    if run.arch["future"] == 0:
+        export_step(run)
     return run.path / ONNX_FILE
+
+
+def export_step(run: Run) -> Path:
+    """Write run/step.onnx: model.onnx with its input fixed to (1, 1, inputs), checked frame by frame."""
+    import onnx
+
+    graph = onnx.load(str(run.path / ONNX_FILE))
+    for value in [graph.graph.input[0], graph.graph.output[0]]:
+        dims = value.type.tensor_type.shape.dim
+        dims[0].dim_value, dims[1].dim_value = 1, 1
+    onnx.checker.check_model(graph)
+    out = atomic_output(run.path / STEP_FILE)
+    try:
+        onnx.save(graph, str(out.tmp))
+        whole = OnnxEngine(run.path, run.norm.n_features, run.settings.n_mels, None, threads=1)
+        step = OnnxEngine(run.path, run.norm.n_features, run.settings.n_mels, None, threads=1, file=out.tmp)
+        x = np.random.default_rng(1).standard_normal((1, 25, run.norm.n_features)).astype(np.float32)
+        expected, state = whole(x, whole.initial_state())[0], step.initial_state()
+        for t in range(x.shape[1]):
+            g, state = step(x[:, t:t + 1], state)
+            if np.max(np.abs(g - expected[:, t:t + 1])) > TOLERANCE:
+                raise DenoiserError(f"{run.path}: step.onnx differs from model.onnx at frame {t}; not written")
+        out.commit()
+    except BaseException:
+        out.discard()
+        raise
+    return run.path / STEP_FILE
 
 
 def _keras_export(run: Run, path: Path) -> None:

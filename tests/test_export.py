@@ -43,6 +43,28 @@ def test_onnx_frame_by_frame_equals_the_whole_sequence(runs, kind, rng):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_causal_runs_get_a_one_frame_step_model(runs, rng):
+    import onnx
+
+    from ddae.engines import STEP_FILE, OnnxEngine
+
+    assert not (runs["recurrent_ahead"] / STEP_FILE).exists()  # lookahead: no step model
+    for kind in ("causal", "recurrent"):
+        run = load_run(runs[kind], backend="onnx")
+        dims = onnx.load(str(run.path / STEP_FILE)).graph.input[0].type.tensor_type.shape.dim
+        assert [d.dim_value for d in dims] == [1, 1, run.norm.n_features]
+        step = OnnxEngine(run.path, run.norm.n_features, run.settings.n_mels, None, threads=1, file=run.path / STEP_FILE)
+        x = rng.standard_normal((1, 30, run.norm.n_features)).astype(np.float32)
+        whole, _ = run.engine(x, run.initial_state())
+        state, steps = step.initial_state(), []
+        for t in range(x.shape[1]):
+            g, state = step(x[:, t:t + 1], state)
+            steps.append(g)
+        np.testing.assert_allclose(np.concatenate(steps, axis=1), whole, atol=1e-5)
+        with pytest.raises(Exception):
+            step(x[:, :2], step.initial_state())  # fixed to one frame
+
+
 def test_missing_corrupt_stale_and_mismatched_onnx_are_refused(runs, tmp_path):
     bad = tmp_path / "run"
     shutil.copytree(runs["dense"], bad)
