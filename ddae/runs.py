@@ -124,11 +124,12 @@ def load_run(path, backend: str = "auto", threads: int = 0) -> Run:
         raise DenoiserError(f"{path}: the architecture's context ({arch['past']} past, {arch['future']} future) does not "
                             f"match its feature settings ({settings.context_past}, {settings.context_future})")
     backend = pick_backend(backend, path)
-    limit_native_threads(threads)
     if backend == "keras":
         from .cli import quiet_tensorflow
 
-        quiet_tensorflow(threads)
+        quiet_tensorflow(threads)  # limits TensorFlow and numpy's BLAS
+    else:
+        limit_native_threads(threads)
     run = Run(path, _load_keras(path, settings, norm) if backend == "keras" else None, settings, norm, config,
               backend, threads)
     if backend == "onnx":
