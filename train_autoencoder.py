@@ -36,6 +36,7 @@ MAX_MINUTES = 0.0  # stop at the first epoch end after this much training time (
 BATCH_SIZE = 16  # segments per batch
 SEGMENT_SECONDS = 1.0  # feature sets: length of the training segments cut from utterances
 STEPS_PER_EPOCH = 0  # batches per epoch (0 = the whole feature set; 150 when mixing on the fly)
+DATA_WORKERS = 1  # mixing on the fly: processes that mix training batches ahead of the model (0 = in the training process)
 VAL_BATCHES = 8  # mixing on the fly: fixed validation batches (3 s segments from held-out speakers and noises)
 LEARNING_RATE = 0.001  # Adam learning rate
 CLIPNORM = 3.0  # gradient norm clipping (0 = off)

@@ -164,12 +164,15 @@ def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarra
 
 def noise_excerpt(noise: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """n samples of `noise` (tiled if shorter) from a random start, avoiding digitally silent stretches."""
-    noise = np.tile(noise, int(np.ceil(n / len(noise))) + 1)
+    noise = np.asarray(noise)
+    tiled = len(noise) * (int(np.ceil(n / len(noise))) + 1)  # as if tiled, without copying a long file
     for _ in range(50):
-        start = int(rng.integers(0, len(noise) - n + 1))
-        if np.sqrt(np.mean(noise[start:start + n] ** 2)) > 1e-4:
+        start = int(rng.integers(0, tiled - n + 1))
+        start %= len(noise)
+        x = noise[start:start + n] if start + n <= len(noise) else np.take(noise, np.arange(start, start + n), mode="wrap")
+        if np.sqrt(np.mean(x.astype(np.float64) ** 2)) > 1e-4:
             break
-    return noise[start:start + n]
+    return x
 
 
 def random_crop(x: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:

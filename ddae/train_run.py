@@ -3,6 +3,7 @@ saved, checked model run."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -164,6 +165,22 @@ def _strategy(devices: int, batch: int, lr: float):
     return tf.distribute.MirroredStrategy(names)
 
 
+@contextlib.contextmanager
+def _prefetcher(cfg: dict, data: _Data):
+    """Worker processes that mix the training batches ahead of the model (DATA_WORKERS, mixing on the fly
+    only: a feature set's batches are cut from arrays already in memory)."""
+    workers = int(cfg.get("DATA_WORKERS", 0)) if cfg["MATERIAL"] else 0
+    if workers < 0:
+        raise DenoiserError(f"data_workers must be >= 0, got {workers}")
+    if not workers:
+        yield None
+        return
+    from .prefetch import Prefetcher
+
+    with Prefetcher(data.train, workers) as p:
+        yield p
+
+
 def split_cpu(devices: int) -> None:
     """Before TensorFlow starts: one CPU as `devices` logical devices (to try DEVICES > 1 without GPUs)."""
     import tensorflow as tf
@@ -231,11 +248,13 @@ def train(cfg: dict, progress=None) -> Path:
             keeper.set_model(model)
         else:
             n = strategy.num_replicas_in_sync
-            model.fit(keras_batches(data.train, start_epoch=len(keeper.state["epochs"]), multiple=n),
-                      steps_per_epoch=len(data.train),
-                      validation_data=keras_batches(data.val, repeat=False, multiple=n), validation_steps=len(data.val),
-                      epochs=cfg["EPOCHS"], callbacks=callbacks, shuffle=False,
-                      verbose=2 if cfg.get("VERBOSE", 2) else 0)
+            with _prefetcher(cfg, data) as prefetcher:
+                model.fit(keras_batches(data.train, start_epoch=len(keeper.state["epochs"]), multiple=n,
+                                        prefetcher=prefetcher),
+                          steps_per_epoch=len(data.train),
+                          validation_data=keras_batches(data.val, repeat=False, multiple=n),
+                          validation_steps=len(data.val), epochs=cfg["EPOCHS"], callbacks=callbacks, shuffle=False,
+                          verbose=2 if cfg.get("VERBOSE", 2) else 0)
     except KeyboardInterrupt:
         raise DenoiserError(f"interrupted: nothing was saved as a finished run; continue with "
                             f"python train_autoencoder.py --resume {run_name}", code=130) from None

@@ -77,17 +77,28 @@ def pad_batch(x: np.ndarray, y: np.ndarray, multiple: int):
     return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]), np.concatenate([y, pad_y])
 
 
-def keras_batches(source, start_epoch: int = 0, repeat: bool = True, multiple: int = 1):
+def keras_batches(source, start_epoch: int = 0, repeat: bool = True, multiple: int = 1, prefetcher=None):
     """A tf.data pipeline over an object with __len__ and batch(i) (and `epoch` when `repeat`).
 
     An endless stream that fit() reads len(source) batches of per epoch. Training (`repeat`): epoch after
     epoch from `start_epoch`; batch i of epoch e is the same whenever it is made, so the run does not depend
-    on prefetching or on an interruption. Validation: the same len(source) batches, in order, every time."""
+    on prefetching or on an interruption. Validation: the same len(source) batches, in order, every time.
+    `prefetcher` (a `prefetch.Prefetcher` over the same source) makes the training batches in worker
+    processes instead of this one."""
     import itertools
 
     import tensorflow as tf
 
+    def keys():
+        for epoch in itertools.count(start_epoch):
+            for i in range(len(source)):
+                yield epoch, i
+
     def generate():
+        if repeat and prefetcher is not None:
+            for x, y in prefetcher.batches(keys()):
+                yield pad_batch(x, y, multiple)
+            return
         for epoch in itertools.count(start_epoch) if repeat else itertools.repeat(None):
             if epoch is not None:
                 source.epoch = epoch
