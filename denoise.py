@@ -12,7 +12,7 @@ stays bounded. If some files fail, the others are still processed and the failur
 """
 
 MODEL = "default"  # 'default' (shipped pretrained model, else newest run), 'latest', 'pretrained' or a run folder
-MAX_ATTENUATION_DB = 20.0  # gain floor: no band is attenuated by more than this (lower = gentler); 20 measured best
+MAX_ATTENUATION_DB = 30.0  # gain floor: no band is attenuated by more than this (lower = gentler); 30 measured best
 MIX = 1.0  # dry/wet: 1 = fully denoised, 0 = the input unchanged
 RATE_MODE = "native"  # 'native': apply band gains at the file's own rate; 'resample': denoise at the model's rate
 BLOCK_SECONDS = 30.0  # block length for long files (memory is bounded by this, not by the file)

@@ -115,7 +115,7 @@ def system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers
             raise DenoiserError(f"{path}: identical to its noisy input {pair['noisy']} (was the denoiser run on it?)")
         systems[f"enhanced:{Path(d).name}"] = est * gain
     if baseline:
-        systems["wiener (baseline)"] = wiener_denoise(noisy, sr, s, max_att)
+        systems["wiener (baseline)"] = wiener_denoise(noisy, sr, s)  # at its own best floor
     for name in peers:
         systems[LABELS[name]] = DENOISERS[name](noisy, sr)
     if oracle:

@@ -5,7 +5,8 @@ from hypothesis import given, settings as hsettings, strategies as st
 from ddae.baseline import istft, stft
 from ddae.errors import DenoiserError
 from ddae.features import framing_for
-from ddae.inference import GainEstimator, StreamingDenoiser, denoise_array, predict_gains, predict_logmel
+from ddae.inference import (DEFAULT_MAX_ATTENUATION_DB, GainEstimator, StreamingDenoiser, denoise_array, predict_gains,
+                            predict_logmel)
 from ddae.runs import load_run
 
 from conftest import tone_in_noise
@@ -152,7 +153,8 @@ def test_predict_gains_and_logmel(loaded):
         assert g.shape == (37, 64) and np.all((g >= 0) & (g <= 1))
         est = GainEstimator(run)
         assert np.allclose(np.concatenate([est.push(feats[:10]), est.push(feats[10:]), est.finish()]), g, atol=1e-6)
-        assert np.allclose(predict_logmel(run, feats), feats + 2 * np.log(np.clip(g, 0.1, 1)), atol=1e-5)
+        floor = 10 ** (-DEFAULT_MAX_ATTENUATION_DB / 20)
+        assert np.allclose(predict_logmel(run, feats), feats + 2 * np.log(np.clip(g, floor, 1)), atol=1e-5)
     with pytest.raises(DenoiserError):
         predict_logmel(loaded["dense"], feats[:, :40])
 
