@@ -24,7 +24,7 @@ CONTEXT_PAST = 5  # types 1 and 2: past frames in the window (type 3 remembers t
 CONTEXT_FUTURE = 5  # lookahead frames (0 = causal, for streaming)
 UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the middle)
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
-RECURRENT_UNITS = 128  # type 3: width of the conv front end and of each GRU
+RECURRENT_UNITS = 192  # type 3: width of the conv front end and of each GRU (the shipped models: 192)
 DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
 LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mixed' (compressed + linear), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)
 NORMALISATION = "running"  # 'running' (causal per-band running mean: level- and channel-independent), 'running+floor' (also each band above a tracked noise floor) or 'global' (training statistics)
@@ -36,7 +36,7 @@ MAX_MINUTES = 0.0  # stop at the first epoch end after this much training time (
 BATCH_SIZE = 16  # segments per batch
 SEGMENT_SECONDS = 1.0  # feature sets: length of the training segments cut from utterances
 STEPS_PER_EPOCH = 0  # batches per epoch (0 = the whole feature set; 150 when mixing on the fly)
-DATA_WORKERS = 1  # mixing on the fly: processes that mix training batches ahead of the model (0 = in the training process)
+DATA_WORKERS = 2  # mixing on the fly: processes that mix training batches ahead of the model (0 = in the training process)
 VAL_BATCHES = 8  # mixing on the fly: fixed validation batches (3 s segments from held-out speakers and noises)
 LEARNING_RATE = 0.001  # Adam learning rate
 CLIPNORM = 3.0  # gradient norm clipping (0 = off)

@@ -89,6 +89,7 @@ def training_memory(work: Path, cfg) -> None:
         for cache in [work / f"cache_{hours:g}h"] + ([""] if cfg["MEMORY_TOO"] else []):
             wall, peak = _run([ROOT / "train_autoencoder.py", "--material", root, "--model_type", 3, "--epochs", 1,
                                "--steps_per_epoch", 5, "--val_batches", 1, "--batch_size", 8, "--threads", 1,
+                               "--data_workers", 0,  # the training process alone, as measured before workers
                                "--material_cache", cache, "--models_dir", work / "models",
                                "--model_logs_dir", work / "logs"])
             print(f"training from {hours:g} h of material ({'shards on disk' if cache else 'in memory'}): "
