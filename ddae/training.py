@@ -89,21 +89,18 @@ def keras_batches(source, start_epoch: int = 0, repeat: bool = True, multiple: i
 
     import tensorflow as tf
 
-    def keys():
-        for epoch in itertools.count(start_epoch):
-            for i in range(len(source)):
-                yield epoch, i
-
-    def generate():
-        if repeat and prefetcher is not None:
-            for x, y in prefetcher.batches(keys()):
-                yield pad_batch(x, y, multiple)
-            return
-        for epoch in itertools.count(start_epoch) if repeat else itertools.repeat(None):
+    def made_here(keys):
+        for epoch, i in keys:
             if epoch is not None:
                 source.epoch = epoch
-            for i in range(len(source)):
-                yield pad_batch(*source.batch(i), multiple)
+            yield source.batch(i)
+
+    def generate():
+        epochs = itertools.count(start_epoch) if repeat else itertools.repeat(None)
+        keys = ((epoch, i) for epoch in epochs for i in range(len(source)))
+        made = prefetcher.batches(keys) if repeat and prefetcher is not None else made_here(keys)
+        for x, y in made:
+            yield pad_batch(x, y, multiple)
 
     x, y = source.batch(0)
     spec = (tf.TensorSpec((None, None, x.shape[-1]), tf.float32), tf.TensorSpec((None, None, y.shape[-1]), tf.float32))
