@@ -41,6 +41,7 @@ VAL_BATCHES = 8  # mixing on the fly: fixed validation batches (3 s segments fro
 LEARNING_RATE = 0.001  # Adam learning rate
 CLIPNORM = 3.0  # gradient norm clipping (0 = off)
 REDUCE_LR_PATIENCE = 0  # halve the learning rate after this many epochs without progress (0 = never)
+LR_SCHEDULE = "plateau"  # 'plateau' (LEARNING_RATE, halved as REDUCE_LR_PATIENCE says) or 'cosine' (decays over EPOCHS epochs to 2 % of it)
 SAMPLE_RATE = 16000  # mixing on the fly: the model's sample rate
 LOG_FLOOR = 1e-14  # mixing on the fly: features are log(mel power + LOG_FLOOR)
 SEED = 0  # seed for weights, batches and mixtures

@@ -19,7 +19,8 @@ from .normalise import Normaliser
 from .plotting import save_training_curve
 from .runs import MODEL_FILE, new_run_name, save_run
 from .settings import FeatureSettings
-from .training import HISTORY_FILE, FeatureSequences, check_trainable, keras_batches, nan_guard, progress_keeper
+from .training import (HISTORY_FILE, FeatureSequences, check_schedule, check_trainable, keras_batches, learning_rate,
+                       nan_guard, progress_keeper)
 
 RESUME_FILE = "resume.json"
 DEFAULT_AUDIO_STEPS = 150  # batches per epoch when mixing on the fly and STEPS_PER_EPOCH = 0
@@ -33,8 +34,9 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     if not (partial / RESUME_FILE).is_file():
         raise DenoiserError(f"no interrupted run {name!r} to resume ({partial / RESUME_FILE} is missing)")
     saved = json.loads((partial / RESUME_FILE).read_text())
-    # settings the interrupted run did not know yet take their defaults
-    return {**cfg, **saved, "RESUME": name, "EPOCHS": max(cfg["EPOCHS"], saved["EPOCHS"])}, name
+    # settings the interrupted run did not know yet take their defaults; a cosine schedule keeps its length
+    epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
+    return {**cfg, **saved, "RESUME": name, "EPOCHS": epochs}, name
 
 
 class _Data:
@@ -197,6 +199,7 @@ def train(cfg: dict, progress=None) -> Path:
     cfg, init = _init_run(cfg)
     models_dir = Path(cfg["MODELS_DIR"])
     check_loss(cfg["LOSS"])
+    check_schedule(cfg.get("LR_SCHEDULE", "plateau"))
     causal = cfg["CONTEXT_FUTURE"] == 0
     run_name = run_name or new_run_name(cfg["MODEL_TYPE"], causal, cfg["LOSS"], models_dir)
     partial = models_dir / f".{run_name}.partial"  # renamed to models_dir/run_name only when training ends well
@@ -226,19 +229,24 @@ def train(cfg: dict, progress=None) -> Path:
         if init is not None:
             model.set_weights(init.model.get_weights())
         loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels])
-        model.compile(optimizer=keras.optimizers.Adam(cfg["LEARNING_RATE"], clipnorm=cfg["CLIPNORM"] or None), loss=loss,
+        rate = learning_rate(cfg.get("LR_SCHEDULE", "plateau"), cfg["LEARNING_RATE"], cfg["EPOCHS"] * len(data.train))
+        model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=cfg["CLIPNORM"] or None), loss=loss,
                       jit_compile="auto" if strategy.num_replicas_in_sync == 1 else False)
 
     logs_dir = Path(cfg["MODEL_LOGS_DIR"]) / run_name
     logs_dir.mkdir(parents=True, exist_ok=True)
     (partial / RESUME_FILE).write_text(json.dumps({k: v for k, v in cfg.items() if k != "RESUME"}, indent=2) + "\n")
-    keeper = progress_keeper(partial, cfg["PATIENCE"], cfg["REDUCE_LR_PATIENCE"], max_minutes=cfg["MAX_MINUTES"])
+    halve_after = cfg["REDUCE_LR_PATIENCE"] if cfg.get("LR_SCHEDULE", "plateau") == "plateau" else 0
+    keeper = progress_keeper(partial, cfg["PATIENCE"], halve_after, max_minutes=cfg["MAX_MINUTES"])
     guard = nan_guard()
     callbacks = [keras.callbacks.BackupAndRestore(str(partial / "backup")),  # resume after an interruption
                  keeper, keras.callbacks.CSVLogger(str(logs_dir / "training_log.csv"), append=bool(cfg.get("RESUME"))),
                  keras.callbacks.TensorBoard(log_dir=str(logs_dir / "tensorboard")), guard]
     if init is not None:
         print(f"starting from the weights of {init.path}")
+        if init.config.get("loss") not in (None, cfg["LOSS"]):
+            print(f"note: {init.path.name} was trained with the {init.config['loss']!r} loss; this run uses "
+                  f"{cfg['LOSS']!r} (--loss {init.config['loss']} to keep it)")
     print(f"{'resuming' if cfg.get('RESUME') else 'training'} type {cfg['MODEL_TYPE']} ({model.count_params():,} "
           f"parameters, {cfg['LOSS']} loss, {data.norm.mode} normalisation, lookahead {arch['future']} frames) on "
           f"{data.describe}; run {run_name}")

@@ -107,6 +107,28 @@ def keras_batches(source, start_epoch: int = 0, repeat: bool = True, multiple: i
     return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(2)
 
 
+LR_SCHEDULES = ("plateau", "cosine")
+COSINE_FINAL_FRACTION = 0.02  # a cosine schedule ends at this fraction of the starting learning rate
+
+
+def check_schedule(schedule: str) -> str:
+    if schedule not in LR_SCHEDULES:
+        raise DenoiserError(f"unknown learning-rate schedule {schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
+    return schedule
+
+
+def learning_rate(schedule: str, rate: float, total_steps: int):
+    """Adam's learning rate: `rate` itself ('plateau': the progress keeper may halve it) or a cosine decay from
+    `rate` to COSINE_FINAL_FRACTION of it over `total_steps` batches ('cosine'), which follows the optimiser's
+    step count, so a resumed run continues where it stopped."""
+    import keras
+
+    if check_schedule(schedule) == "plateau":
+        return rate
+    return keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, int(total_steps)),
+                                                  alpha=COSINE_FINAL_FRACTION)
+
+
 HISTORY_FILE = "history.json"
 BEST_WEIGHTS = "best.weights.h5"
 

@@ -114,6 +114,35 @@ def test_interrupted_training_resumes_with_its_whole_history_and_best_model(feat
     assert (tmp_path / "model_logs" / name / "training_curve.png").is_file()
 
 
+def _cosine(rate, step, total, final=0.02):
+    return rate * (final + (1 - final) * 0.5 * (1 + np.cos(np.pi * min(step, total) / total)))
+
+
+def test_cosine_schedule_decays_over_the_epochs_and_resumes_where_it_stopped(feature_dir, tmp_path, monkeypatch):
+    cfg = train_config(feature_dir, tmp_path / "models", EPOCHS=4, PATIENCE=10, LR_SCHEDULE="cosine")
+    (tmp_path / "probe").mkdir()
+    steps = len(train_run._Data(cfg, tmp_path / "probe").train)  # batches per epoch
+    monkeypatch.setattr(train_run, "nan_guard", lambda: _interrupt_at(1)())
+    with pytest.raises(DenoiserError, match="--resume"):
+        train_run.train(cfg)
+    monkeypatch.undo()
+    partial, = (tmp_path / "models").glob(".*.partial")
+    name = partial.name[1:-len(".partial")]
+    resumed = train_run.train(train_config(feature_dir, tmp_path / "models", RESUME=name))  # EPOCHS 2 here: kept at 4
+    history = json.loads((tmp_path / "model_logs" / name / "history.json").read_text())
+    rates = [e["learning_rate"] for e in history["epochs"]]
+    expected = [_cosine(0.002, steps * (k + 1), steps * 4) for k in range(4)]
+    assert rates == pytest.approx(expected, rel=1e-4)  # the resumed epochs 3-4 continue the same curve
+    assert rates[-1] == pytest.approx(0.002 * 0.02, rel=1e-4)
+    assert load_run(resumed).config["epochs_run"] == 4
+
+
+def test_unknown_schedule_is_a_clear_error(feature_dir, tmp_path):
+    with pytest.raises(DenoiserError, match="learning-rate schedule 'linear'"):
+        train_run.train(train_config(feature_dir, tmp_path / "models", LR_SCHEDULE="linear"))
+    assert not (tmp_path / "models").exists() or list((tmp_path / "models").iterdir()) == []
+
+
 def test_an_interruption_while_saving_resumes_without_training_again(feature_dir, tmp_path, monkeypatch):
     def ctrl_c(*a, **k):
         raise KeyboardInterrupt
@@ -137,12 +166,15 @@ def test_resume_of_an_unknown_run_is_a_clear_error(feature_dir, tmp_path):
         train_run.train(train_config(feature_dir, tmp_path / "models", RESUME="nope"))
 
 
-def test_fine_tuning_starts_from_a_runs_weights_and_inputs(feature_dir, runs, tmp_path):
+def test_fine_tuning_starts_from_a_runs_weights_and_inputs(feature_dir, runs, tmp_path, capsys):
     source = load_run(runs["recurrent"])
-    # the settings given here differ from the source's: the source's architecture and inputs win
+    # the settings given here differ from the source's: the source's architecture and inputs win; the loss is
+    # the one given, with a note that it differs
     out = train_run.train(train_config(feature_dir, tmp_path / "models", 1, 5, 5, INIT_FROM=str(runs["recurrent"]),
-                                       EPOCHS=1, LEARNING_RATE=1e-12, NORMALISATION="global"))
+                                       EPOCHS=1, LEARNING_RATE=1e-12, NORMALISATION="global", LOSS="mask"))
+    assert "was trained with the 'compressed' loss; this run uses 'mask'" in capsys.readouterr().out
     tuned = load_run(out)
+    assert tuned.config["loss"] == "mask"
     assert tuned.arch == source.arch and tuned.norm.mode == source.norm.mode == "running+floor"
     assert tuned.norm.prime_frames == source.norm.prime_frames and tuned.norm.alpha == pytest.approx(source.norm.alpha)
     for a, b in zip(tuned.model.get_weights(), source.model.get_weights()):
