@@ -199,7 +199,7 @@ def train(cfg: dict, progress=None) -> Path:
     cfg, init = _init_run(cfg)
     models_dir = Path(cfg["MODELS_DIR"])
     check_loss(cfg["LOSS"])
-    check_schedule(cfg.get("LR_SCHEDULE", "plateau"))
+    schedule = check_schedule(cfg.get("LR_SCHEDULE", "plateau"))  # runs saved before it: their only schedule
     causal = cfg["CONTEXT_FUTURE"] == 0
     run_name = run_name or new_run_name(cfg["MODEL_TYPE"], causal, cfg["LOSS"], models_dir)
     partial = models_dir / f".{run_name}.partial"  # renamed to models_dir/run_name only when training ends well
@@ -229,14 +229,14 @@ def train(cfg: dict, progress=None) -> Path:
         if init is not None:
             model.set_weights(init.model.get_weights())
         loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels])
-        rate = learning_rate(cfg.get("LR_SCHEDULE", "plateau"), cfg["LEARNING_RATE"], cfg["EPOCHS"] * len(data.train))
+        rate = learning_rate(schedule, cfg["LEARNING_RATE"], cfg["EPOCHS"] * len(data.train))
         model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=cfg["CLIPNORM"] or None), loss=loss,
                       jit_compile="auto" if strategy.num_replicas_in_sync == 1 else False)
 
     logs_dir = Path(cfg["MODEL_LOGS_DIR"]) / run_name
     logs_dir.mkdir(parents=True, exist_ok=True)
     (partial / RESUME_FILE).write_text(json.dumps({k: v for k, v in cfg.items() if k != "RESUME"}, indent=2) + "\n")
-    halve_after = cfg["REDUCE_LR_PATIENCE"] if cfg.get("LR_SCHEDULE", "plateau") == "plateau" else 0
+    halve_after = cfg["REDUCE_LR_PATIENCE"] if schedule == "plateau" else 0
     keeper = progress_keeper(partial, cfg["PATIENCE"], halve_after, max_minutes=cfg["MAX_MINUTES"])
     guard = nan_guard()
     callbacks = [keras.callbacks.BackupAndRestore(str(partial / "backup")),  # resume after an interruption

@@ -123,7 +123,7 @@ def learning_rate(schedule: str, rate: float, total_steps: int):
     step count, so a resumed run continues where it stopped."""
     import keras
 
-    if check_schedule(schedule) == "plateau":
+    if schedule == "plateau":
         return rate
     return keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, int(total_steps)),
                                                   alpha=COSINE_FINAL_FRACTION)
