@@ -25,6 +25,7 @@ CONTEXT_FUTURE = 5  # lookahead frames (0 = causal, for streaming)
 UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the middle)
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
 RECURRENT_UNITS = 192  # type 3: width of the conv front end and of each GRU (the shipped models: 192)
+LOOKAHEAD_SKIP = False  # type 3 with a lookahead: the gain layer also gets the front-end output of the frame it gains, held back CONTEXT_FUTURE frames (not only through the GRUs' memory)
 DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
 LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mixed' (compressed + linear), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)
 NORMALISATION = "running"  # 'running' (causal per-band running mean: level- and channel-independent), 'running+floor' (also each band above a tracked noise floor) or 'global' (training statistics)

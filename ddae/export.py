@@ -141,6 +141,7 @@ def recurrent_graph(run: Run):
         h = node("Transpose", [act], [f"front_{i}_out"], perm=[0, 2, 1])
         width = kernel.shape[2]
     feats.append(h)
+    front = h
     seq = node("Transpose", [h], ["gru_in"], perm=[1, 0, 2])  # ONNX GRU: (frames, batch, inputs)
     for i in range(2):
         kernel, rec, bias = m.get_layer(f"gru_{i}").get_weights()  # (in, 3u), (u, 3u), (2, 3u): gates z, r, h
@@ -154,14 +155,23 @@ def recurrent_graph(run: Run):
         outputs.append(helper.make_tensor_value_info(f"gru_{i}_state_out", TensorProto.FLOAT, ["batch", units]))
         node("Squeeze", [f"gru_{i}_hT", const(f"gru_{i}_axis0b", [0])], [f"gru_{i}_state_out"])
         feats.append(node("Transpose", [seq], [f"gru_{i}_out"], perm=[1, 0, 2]))
+    d = arch["future"] if arch.get("skip") else 0
+    if d:  # the front-end output of the gained frame: `d` carried frames, then this call's, less the last d
+        inputs.append(helper.make_tensor_value_info("gained_frame_state", TensorProto.FLOAT, ["batch", d, width]))
+        joined = node("Concat", ["gained_frame_state", front], ["gained_frame_joined"], axis=1)
+        outputs.append(helper.make_tensor_value_info("gained_frame_state_out", TensorProto.FLOAT, ["batch", d, width]))
+        node("Slice", [joined, const("gained_frame_from", [-d]), const("gained_frame_to", [2 ** 62]),
+                       const("gained_frame_axis", [1])], ["gained_frame_state_out"])
+        feats.append(node("Slice", [joined, const("gained_frame_start", [0]), const("gained_frame_end", [-d]),
+                                    const("gained_frame_axis2", [1])], ["gained_frame_delayed"]))
     both = node("Concat", feats, ["features_and_state"], axis=2)
     w, b = m.get_layer("gains").get_weights()
     lin = node("Add", [node("MatMul", [both, const("gains_w", w.astype(np.float32))], ["gains_mm"]),
                        const("gains_b", b.astype(np.float32))], ["gains_lin"])
     node("Sigmoid", [lin], ["gains"])
     # outputs in the stream model's order: gains, then the new states in the order of the state inputs
-    outputs = [outputs[0]] + [o for o in outputs[1:] if o.name.startswith("front")] + \
-              [o for o in outputs[1:] if o.name.startswith("gru")]
+    by_name = {o.name: o for o in outputs[1:]}
+    outputs = [outputs[0]] + [by_name[i.name + "_out"] for i in inputs[1:]]
     graph = helper.make_graph(nodes, f"{run.name}_stream", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ddae")
     model.ir_version = 8

@@ -14,7 +14,9 @@ training, evaluation, offline denoising, block processing and streaming all run 
   mel axis, transposed convolutions restore it, a last convolution over time spans the rest of the window.
 - Type 3, recurrent, in the spirit of RNNoise and GTCRN: two causal Conv1D (kernel 3) front-end layers,
   two GRUs, and a dense sigmoid layer over the concatenated conv and GRU outputs. Its state is carried
-  across streaming chunks and across the blocks of long files.
+  across streaming chunks and across the blocks of long files. With a lookahead and `skip`, the gain layer
+  also gets the front-end output of the frame it gains (held back `delay` frames), so that frame reaches it
+  directly and not only through the GRUs' memory.
 
 `build_model` gives the training model (zero state at the start of every sequence); `stream_model` wires
 the same layers with their state as explicit inputs and outputs: (frames, *state) -> (gains, *state).
@@ -66,6 +68,11 @@ class _Wiring:
         x = layers.Concatenate(axis=1, name=f"{name}_with_state")([state, x])
         self.state_out.append(x[:, -(frames - 1):])
         return x
+
+    def delayed(self, x, frames: int, name: str):
+        """x held back `frames` frames: output t is input t - frames (zeros, or the carried frames, first)."""
+        h = self.causal(x, frames + 1, name)
+        return self.keras.layers.Cropping1D((0, frames), name=f"{name}_delayed")(h)
 
     def gru(self, x, units: int, name: str):
         g = self.layer(name, lambda n: self.keras.layers.GRU(units, return_sequences=True, return_state=True, name=n))
@@ -125,22 +132,28 @@ def _wire(w: _Wiring, x, arch: dict):
             h = w.layer(f"front_{i}", lambda n: layers.Conv1D(u, FRONT_KERNEL, activation="tanh", name=n))(h)
         g1 = w.gru(h, u, "gru_0")
         g2 = w.gru(g1, u, "gru_1")
-        h = layers.Concatenate(name="features_and_state")([h, g1, g2])
+        parts = [h, g1, g2]
+        if arch.get("skip") and arch["future"] > 0:
+            parts.append(w.delayed(h, arch["future"], "gained_frame"))
+        h = layers.Concatenate(name="features_and_state")(parts)
     else:
         raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {t}")
     return w.layer("gains", lambda n: layers.Dense(n_mels, activation="sigmoid", name=n))(h)
 
 
 def architecture(model_type: int, n_mels: int, past: int, future: int, units: str = "512,256,128,256,512",
-                 filters: str = "16,32", recurrent_units: int = 128, dropout: float = 0.0, channels: int = 1) -> dict:
-    """The description saved with a run, from which its layers are rebuilt."""
+                 filters: str = "16,32", recurrent_units: int = 128, dropout: float = 0.0, channels: int = 1,
+                 skip: bool = False) -> dict:
+    """The description saved with a run, from which its layers are rebuilt (`skip`: type 3 with a lookahead
+    only; runs saved before it existed have no such key and are read as without)."""
     if model_type not in MODEL_TYPES:
         raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {model_type}")
     if past < 0 or future < 0:
         raise DenoiserError("context frames must be >= 0")
     return {"model_type": int(model_type), "n_mels": int(n_mels), "past": 0 if model_type == 3 else int(past),
             "future": int(future), "units": int(recurrent_units) if model_type == 3 else str(units),
-            "filters": str(filters), "dropout": float(dropout), "channels": int(channels)}
+            "filters": str(filters), "dropout": float(dropout), "channels": int(channels),
+            "skip": bool(skip) and model_type == 3 and future > 0}
 
 
 def n_inputs(arch: dict) -> int:

@@ -36,7 +36,8 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     saved = json.loads((partial / RESUME_FILE).read_text())
     # settings the interrupted run did not know yet take their defaults; a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    return {**cfg, **saved, "RESUME": name, "EPOCHS": epochs}, name
+    # (a run from before LOOKAHEAD_SKIP had none)
+    return {**cfg, "LOOKAHEAD_SKIP": False, **saved, "RESUME": name, "EPOCHS": epochs}, name
 
 
 class _Data:
@@ -124,7 +125,7 @@ def _init_run(cfg: dict):
              "PRIME_SECONDS": norm.prime_frames * init.settings.hop_length / init.settings.sample_rate,
              "SAMPLE_RATE": init.settings.sample_rate, "LOG_FLOOR": init.settings.log_floor}
     if arch["model_type"] == 3:
-        taken["RECURRENT_UNITS"] = arch["units"]
+        taken.update(RECURRENT_UNITS=arch["units"], LOOKAHEAD_SKIP=bool(arch.get("skip", False)))
     else:
         taken.update(CONTEXT_PAST=arch["past"], UNITS=arch["units"], FILTERS=arch["filters"])
     return {**cfg, **taken}, init
@@ -214,7 +215,8 @@ def train(cfg: dict, progress=None) -> Path:
             shutil.rmtree(partial, ignore_errors=True)
         raise
     arch = architecture(cfg["MODEL_TYPE"], data.base.n_mels, cfg["CONTEXT_PAST"], cfg["CONTEXT_FUTURE"], cfg["UNITS"],
-                        cfg["FILTERS"], cfg["RECURRENT_UNITS"], cfg["DROPOUT"], data.norm.channels)
+                        cfg["FILTERS"], cfg["RECURRENT_UNITS"], cfg["DROPOUT"], data.norm.channels,
+                        cfg.get("LOOKAHEAD_SKIP", False))
     settings = dataclasses.replace(data.base, context_past=arch["past"], context_future=arch["future"])
 
     quiet_tensorflow(cfg["THREADS"])

@@ -37,7 +37,7 @@ def train_config(feature_dir, models_dir, model_type=1, past=3, future=3, **over
                NORMALISATION="running", NORM_TAU_S=3.0, PRIME_SECONDS=0.0, EPOCHS=2, PATIENCE=5, MAX_MINUTES=0.0, BATCH_SIZE=8, SEGMENT_SECONDS=1.0,
                STEPS_PER_EPOCH=0, DATA_WORKERS=1, VAL_BATCHES=2, LEARNING_RATE=0.002, CLIPNORM=3.0, REDUCE_LR_PATIENCE=0,
                SAMPLE_RATE=16000, LOG_FLOOR=1e-14, SEED=0, THREADS=0, MODELS_DIR=str(models_dir),
-               MODEL_LOGS_DIR=str(Path(models_dir).parent / "model_logs"), INIT_FROM="", RESUME="", LR_SCHEDULE="plateau", VERBOSE=0)
+               MODEL_LOGS_DIR=str(Path(models_dir).parent / "model_logs"), INIT_FROM="", RESUME="", LR_SCHEDULE="plateau", LOOKAHEAD_SKIP=False, VERBOSE=0)
     cfg.update(overrides)
     return cfg
 
@@ -52,12 +52,14 @@ def _train(feature_dir, models_dir, model_type, past, future, **overrides):
 def runs(feature_dir, tmp_path_factory):
     """Run paths trained for 2 epochs on the tiny set: 'dense' (type 1, 3 + 3 frames), 'conv' (type 2, 2 + 2),
     'causal' (type 1, 4 + 0), 'recurrent' (type 3, no lookahead, floor features, primed on 0.5 s),
-    'recurrent_ahead' (type 3, 2 frames of lookahead, mask loss, global normalisation)."""
+    'recurrent_ahead' (type 3, 2 frames of lookahead, mask loss, global normalisation), 'recurrent_skip' (type
+    3, 3 frames of lookahead, the gained frame's front-end output also into the gain layer)."""
     models = tmp_path_factory.mktemp("work") / "models"
     return {"dense": _train(feature_dir, models, 1, 3, 3), "conv": _train(feature_dir, models, 2, 2, 2),
             "causal": _train(feature_dir, models, 1, 4, 0),
             "recurrent": _train(feature_dir, models, 3, 0, 0, NORMALISATION="running+floor", PRIME_SECONDS=0.5),
-            "recurrent_ahead": _train(feature_dir, models, 3, 0, 2, LOSS="mask", NORMALISATION="global")}
+            "recurrent_ahead": _train(feature_dir, models, 3, 0, 2, LOSS="mask", NORMALISATION="global"),
+            "recurrent_skip": _train(feature_dir, models, 3, 0, 3, LOOKAHEAD_SKIP=True, NORMALISATION="running+floor")}
 
 
 @pytest.fixture(scope="session")

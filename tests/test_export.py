@@ -14,7 +14,7 @@ from ddae.runs import load_run
 
 from conftest import tone_in_noise
 
-KINDS = ["dense", "conv", "causal", "recurrent", "recurrent_ahead"]
+KINDS = ["dense", "conv", "causal", "recurrent", "recurrent_ahead", "recurrent_skip"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -70,6 +70,33 @@ def test_the_stream_model_carries_state_exactly(model_type, rng):
     assert np.max(np.abs(np.concatenate(out, 1) - np.asarray(model(x)))) < 1e-5
 
 
+def test_the_skip_gives_the_gain_layer_the_gained_frames_front_end_output(rng):
+    """With LOOKAHEAD_SKIP, output t gets the front end at frame t - delay (zeros before the start), exactly; the
+    stream model carries those frames across chunks; without a lookahead or the option there is no such path."""
+    import keras
+
+    arch = architecture(3, 64, 0, 3, recurrent_units=16, skip=True)
+    model = build_model(arch)
+    x = rng.normal(size=(1, 30, 64)).astype(np.float32)
+    probe = keras.Model(model.input, [model.get_layer("front_1").output, model.get_layer("gained_frame_delayed").output])
+    front, held = (np.asarray(v)[0] for v in probe(x))
+    assert np.all(held[:3] == 0) and np.array_equal(held[3:], front[:-3])
+    assert model.get_layer("gains").kernel.shape[0] == 4 * 16  # front end, two GRUs, the held-back frame
+    stream, shapes = stream_model(model, arch)
+    assert shapes[-1] == (3, 16)
+    state, out = [np.zeros((1, *s), np.float32) for s in shapes], []
+    for a, b in ((0, 2), (2, 3), (3, 17), (17, 30)):  # chunks shorter and longer than the delay
+        y, *state = stream([x[:, a:b], *state])
+        out.append(np.asarray(y))
+        state = [np.asarray(v) for v in state]
+    assert np.max(np.abs(np.concatenate(out, 1) - np.asarray(model(x)))) < 1e-5
+    for plain in (architecture(3, 64, 0, 0, recurrent_units=16, skip=True), architecture(3, 64, 0, 3, recurrent_units=16)):
+        assert not plain["skip"] and build_model(plain).get_layer("gains").kernel.shape[0] == 3 * 16
+    old = dict(arch)
+    del old["skip"]  # a run saved before the option: read as without it
+    assert build_model(old).get_layer("gains").kernel.shape[0] == 3 * 16
+
+
 @pytest.mark.parametrize("model_type", [1, 2, 3])
 def test_two_input_channels_for_the_floor_features(model_type, rng):
     arch = architecture(model_type, 64, 3, 1, channels=2, **ARCHS[model_type])

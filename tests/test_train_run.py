@@ -166,6 +166,17 @@ def test_resume_of_an_unknown_run_is_a_clear_error(feature_dir, tmp_path):
         train_run.train(train_config(feature_dir, tmp_path / "models", RESUME="nope"))
 
 
+def test_fine_tuning_keeps_the_lookahead_skip_of_its_starting_run(feature_dir, runs, tmp_path):
+    source = load_run(runs["recurrent_skip"])
+    assert source.arch["skip"] and source.arch["future"] == 3
+    out = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_skip"]),
+                                       EPOCHS=1, LEARNING_RATE=1e-12, LOOKAHEAD_SKIP=False))
+    tuned = load_run(out)
+    assert tuned.arch == source.arch
+    for a, b in zip(tuned.model.get_weights(), source.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
 def test_fine_tuning_starts_from_a_runs_weights_and_inputs(feature_dir, runs, tmp_path, capsys):
     source = load_run(runs["recurrent"])
     # the settings given here differ from the source's: the source's architecture and inputs win; the loss is
