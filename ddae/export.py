@@ -126,14 +126,21 @@ def recurrent_graph(run: Run):
 
     inputs = [helper.make_tensor_value_info("noisy_logmel", TensorProto.FLOAT, ["batch", "frames", n_in])]
     outputs = [helper.make_tensor_value_info("gains", TensorProto.FLOAT, ["batch", "frames", n_mels])]
+
+    def with_past(x, frames, width, name):
+        """x with the `frames` frames carried from the last call (a state input) in front; its last `frames`
+        frames become the state output (models.py's _Wiring.causal)."""
+        inputs.append(helper.make_tensor_value_info(f"{name}_state", TensorProto.FLOAT, ["batch", frames, width]))
+        joined = node("Concat", [f"{name}_state", x], [f"{name}_joined"], axis=1)
+        outputs.append(helper.make_tensor_value_info(f"{name}_state_out", TensorProto.FLOAT, ["batch", frames, width]))
+        node("Slice", [joined, const(f"{name}_from", [-frames]), const(f"{name}_to", [2 ** 62]),
+                       const(f"{name}_axis", [1])], [f"{name}_state_out"])
+        return joined
+
     h, width, feats = "noisy_logmel", n_in, []
     for i in range(2):  # causal Conv1D: the carried frames, then this call's frames
         kernel, bias = m.get_layer(f"front_{i}").get_weights()  # (k + 1, in, out), (out,)
-        inputs.append(helper.make_tensor_value_info(f"front_{i}_state", TensorProto.FLOAT, ["batch", k, width]))
-        joined = node("Concat", [f"front_{i}_state", h], [f"front_{i}_joined"], axis=1)
-        outputs.append(helper.make_tensor_value_info(f"front_{i}_state_out", TensorProto.FLOAT, ["batch", k, width]))
-        node("Slice", [joined, const(f"front_{i}_from", [-k]), const(f"front_{i}_to", [2 ** 62]),
-                       const(f"front_{i}_axis", [1])], [f"front_{i}_state_out"])
+        joined = with_past(h, k, width, f"front_{i}")
         chans = node("Transpose", [joined], [f"front_{i}_chans"], perm=[0, 2, 1])
         conv = node("Conv", [chans, const(f"front_{i}_w", kernel.transpose(2, 1, 0).astype(np.float32)),
                              const(f"front_{i}_b", bias.astype(np.float32))], [f"front_{i}_conv"])
@@ -157,11 +164,7 @@ def recurrent_graph(run: Run):
         feats.append(node("Transpose", [seq], [f"gru_{i}_out"], perm=[1, 0, 2]))
     d = arch["future"] if arch.get("skip") else 0
     if d:  # the front-end output of the gained frame: `d` carried frames, then this call's, less the last d
-        inputs.append(helper.make_tensor_value_info("gained_frame_state", TensorProto.FLOAT, ["batch", d, width]))
-        joined = node("Concat", ["gained_frame_state", front], ["gained_frame_joined"], axis=1)
-        outputs.append(helper.make_tensor_value_info("gained_frame_state_out", TensorProto.FLOAT, ["batch", d, width]))
-        node("Slice", [joined, const("gained_frame_from", [-d]), const("gained_frame_to", [2 ** 62]),
-                       const("gained_frame_axis", [1])], ["gained_frame_state_out"])
+        joined = with_past(front, d, width, "gained_frame")
         feats.append(node("Slice", [joined, const("gained_frame_start", [0]), const("gained_frame_end", [-d]),
                                     const("gained_frame_axis2", [1])], ["gained_frame_delayed"]))
     both = node("Concat", feats, ["features_and_state"], axis=2)

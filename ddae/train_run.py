@@ -34,9 +34,9 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     if not (partial / RESUME_FILE).is_file():
         raise DenoiserError(f"no interrupted run {name!r} to resume ({partial / RESUME_FILE} is missing)")
     saved = json.loads((partial / RESUME_FILE).read_text())
-    # settings the interrupted run did not know yet take their defaults; a cosine schedule keeps its length
+    # settings the interrupted run did not know yet take their defaults (a run from before LOOKAHEAD_SKIP had
+    # none, whatever the default is now); a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    # (a run from before LOOKAHEAD_SKIP had none)
     return {**cfg, "LOOKAHEAD_SKIP": False, **saved, "RESUME": name, "EPOCHS": epochs}, name
 
 
