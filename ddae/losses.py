@@ -7,7 +7,9 @@ weight that is 0 for frames outside the utterance (padding, or the model's looka
 - 'compressed' (default): what listeners hear is the masked spectrum, so compare the power-compressed
   magnitude (exponent 0.3) of the masked noisy spectrum with that of the clean one, with the band gains
   spread onto STFT bins inside the graph (on mel-band magnitudes when training from a feature set).
-  Magnitudes are divided by the segment's noisy RMS magnitude first, so the loss does not depend on level.
+  Magnitudes are divided by the segment's noisy RMS magnitude first, so the loss does not depend on level
+  (reference 'noisy'); with reference 'speech', by the clean RMS magnitude instead (floored at REF_FLOOR of the
+  noisy one), so that a noisy segment's speech weighs as much as a clean one's, and low-SNR segments more.
 - 'mixed': 'compressed' plus LINEAR_WEIGHT times the same comparison on linear magnitudes, which weighs loud
   (speech-dominated) bins as SI-SDR does, against speech distortion.
 - 'mask': MSE between the gains and the ideal band mask sqrt(clean / noisy power) clipped to [0, 1].
@@ -22,6 +24,8 @@ import numpy as np
 from .errors import DenoiserError
 
 LOSSES = ("compressed", "mixed", "mask", "logmel")
+REFERENCES = ("noisy", "speech")
+REF_FLOOR = 0.1  # reference 'speech': the clean RMS magnitude is taken as at least this share of the noisy one
 COMPRESSION = 0.3
 LINEAR_WEIGHT = 0.3  # 'mixed': weight of the linear-magnitude term
 EPS = 1e-4
@@ -31,6 +35,12 @@ def check_loss(kind: str) -> str:
     if kind not in LOSSES:
         raise DenoiserError(f"loss must be one of {', '.join(LOSSES)}, got {kind!r}")
     return kind
+
+
+def check_reference(reference: str) -> str:
+    if reference not in REFERENCES:
+        raise DenoiserError(f"loss_reference must be one of {', '.join(REFERENCES)}, got {reference!r}")
+    return reference
 
 
 def pack_targets(noisy_logmel, clean_logmel, noisy_mag=None, clean_mag=None, valid=None, delay: int = 0) -> np.ndarray:
@@ -44,13 +54,16 @@ def pack_targets(noisy_logmel, clean_logmel, noisy_mag=None, clean_mag=None, val
     return y
 
 
-def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: np.ndarray | None = None):
+def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: np.ndarray | None = None,
+              reference: str = "noisy"):
     """A Keras loss(y_true, gains). `spread` (bins x n_mels), the band-to-bin matrix, is given exactly when the
-    targets carry STFT magnitudes (training from audio); `scale` divides log-mel errors per band ('logmel')."""
+    targets carry STFT magnitudes (training from audio); `scale` divides log-mel errors per band ('logmel');
+    `reference` ('noisy' or 'speech') is the RMS magnitude the compared spectra are divided by."""
     import keras
     from keras import ops
 
     check_loss(kind)
+    check_reference(reference)
     bins = 0 if spread is None else spread.shape[0]
     spread_t = None if spread is None else ops.convert_to_tensor(np.asarray(spread.T, np.float32))
     inv_scale = ops.convert_to_tensor(np.float32(1.0) / (np.ones(n_mels, np.float32) if scale is None else np.asarray(scale, np.float32)))
@@ -78,8 +91,15 @@ def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: n
             noisy, clean = ops.exp(0.5 * n_lm), ops.exp(0.5 * c_lm)
             g = gains
         w3 = w[..., None]
-        ref = ops.sqrt(ops.sum(ops.square(noisy) * w3, axis=(1, 2), keepdims=True)
-                       / ops.maximum(ops.sum(w3, axis=(1, 2), keepdims=True) * noisy.shape[-1], 1.0)) + 1e-9
+
+        def rms(mag):
+            return ops.sqrt(ops.sum(ops.square(mag) * w3, axis=(1, 2), keepdims=True)
+                            / ops.maximum(ops.sum(w3, axis=(1, 2), keepdims=True) * mag.shape[-1], 1.0))
+
+        ref = rms(noisy)
+        if reference == "speech":
+            ref = ops.maximum(rms(clean), REF_FLOOR * ref)
+        ref = ref + 1e-9
         est, target = g * noisy / ref, clean / ref
         per_frame = ops.mean(ops.square(ops.power(est + EPS, COMPRESSION) - ops.power(target + EPS, COMPRESSION)), axis=-1)
         if kind == "mixed":

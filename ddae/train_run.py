@@ -13,7 +13,7 @@ import numpy as np
 
 from .cli import quiet_tensorflow
 from .errors import DenoiserError
-from .losses import check_loss, identity_loss, make_loss
+from .losses import check_loss, check_reference, identity_loss, make_loss
 from .models import architecture, build_model
 from .normalise import Normaliser
 from .plotting import save_training_curve
@@ -37,7 +37,7 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     # settings the interrupted run did not know yet take their defaults (a run from before LOOKAHEAD_SKIP had
     # none, whatever the default is now); a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    return {**cfg, "LOOKAHEAD_SKIP": False, **saved, "RESUME": name, "EPOCHS": epochs}, name
+    return {**cfg, "LOOKAHEAD_SKIP": False, "LOSS_REFERENCE": "noisy", **saved, "RESUME": name, "EPOCHS": epochs}, name
 
 
 class _Data:
@@ -200,6 +200,7 @@ def train(cfg: dict, progress=None) -> Path:
     cfg, init = _init_run(cfg)
     models_dir = Path(cfg["MODELS_DIR"])
     check_loss(cfg["LOSS"])
+    reference = check_reference(cfg.get("LOSS_REFERENCE", "noisy"))
     schedule = check_schedule(cfg.get("LR_SCHEDULE", "plateau"))  # runs saved before it: their only schedule
     causal = cfg["CONTEXT_FUTURE"] == 0
     run_name = run_name or new_run_name(cfg["MODEL_TYPE"], causal, cfg["LOSS"], models_dir)
@@ -230,7 +231,7 @@ def train(cfg: dict, progress=None) -> Path:
         model = build_model(arch)
         if init is not None:
             model.set_weights(init.model.get_weights())
-        loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels])
+        loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels], reference)
         rate = learning_rate(schedule, cfg["LEARNING_RATE"], cfg["EPOCHS"] * len(data.train))
         model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=cfg["CLIPNORM"] or None), loss=loss,
                       jit_compile="auto" if strategy.num_replicas_in_sync == 1 else False)
@@ -250,7 +251,8 @@ def train(cfg: dict, progress=None) -> Path:
             print(f"note: {init.path.name} was trained with the {init.config['loss']!r} loss; this run uses "
                   f"{cfg['LOSS']!r} (--loss {init.config['loss']} to keep it)")
     print(f"{'resuming' if cfg.get('RESUME') else 'training'} type {cfg['MODEL_TYPE']} ({model.count_params():,} "
-          f"parameters, {cfg['LOSS']} loss, {data.norm.mode} normalisation, lookahead {arch['future']} frames) on "
+          f"parameters, {cfg['LOSS']} loss{'' if reference == 'noisy' else ' (speech reference)'}, "
+          f"{data.norm.mode} normalisation, lookahead {arch['future']} frames) on "
           f"{data.describe}; run {run_name}")
     try:
         if keeper.state.get("finished"):  # interrupted after training ended (while saving): only save

@@ -37,7 +37,7 @@ def train_config(feature_dir, models_dir, model_type=1, past=3, future=3, **over
                NORMALISATION="running", NORM_TAU_S=3.0, PRIME_SECONDS=0.0, EPOCHS=2, PATIENCE=5, MAX_MINUTES=0.0, BATCH_SIZE=8, SEGMENT_SECONDS=1.0,
                STEPS_PER_EPOCH=0, DATA_WORKERS=1, VAL_BATCHES=2, LEARNING_RATE=0.002, CLIPNORM=3.0, REDUCE_LR_PATIENCE=0,
                SAMPLE_RATE=16000, LOG_FLOOR=1e-14, SEED=0, THREADS=0, MODELS_DIR=str(models_dir),
-               MODEL_LOGS_DIR=str(Path(models_dir).parent / "model_logs"), INIT_FROM="", RESUME="", LR_SCHEDULE="plateau", LOOKAHEAD_SKIP=False, VERBOSE=0)
+               MODEL_LOGS_DIR=str(Path(models_dir).parent / "model_logs"), INIT_FROM="", RESUME="", LR_SCHEDULE="plateau", LOOKAHEAD_SKIP=False, LOSS_REFERENCE="noisy", VERBOSE=0)
     cfg.update(overrides)
     return cfg
 

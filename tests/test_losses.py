@@ -41,6 +41,36 @@ def test_the_compressed_loss_does_not_depend_on_level():
         assert float(loss(_targets(clean * gain, noisy * gain)[0], g)) == pytest.approx(base, rel=1e-3)
 
 
+@pytest.mark.parametrize("kind", ["compressed", "mixed"])
+def test_the_speech_reference_weighs_low_snr_segments_more_and_keeps_level_independence(kind):
+    g = np.random.default_rng(0).uniform(0.2, 1, (1, 101, 64)).astype(np.float32)
+    noisy_ref = make_loss(kind, 64, framing_for(S).spread)
+    speech_ref = make_loss(kind, 64, framing_for(S).spread, reference="speech")
+    ratio = {}
+    for snr in (-5, 30):
+        y = _targets(*tone_in_noise(1.0, snr_db=snr))[0]
+        ratio[snr] = float(speech_ref(y, g)) / float(noisy_ref(y, g))
+        quiet = _targets(*(0.01 * a for a in tone_in_noise(1.0, snr_db=snr)))[0]
+        assert float(speech_ref(quiet, g)) == pytest.approx(float(speech_ref(y, g)), rel=1e-3)
+    assert ratio[30] == pytest.approx(1.0, abs=0.01)  # nearly clean: the two references agree
+    assert ratio[-5] > 1.3  # at -5 dB SNR the noisy RMS is twice the speech's: its errors count more
+
+
+def test_a_silent_reference_is_floored_and_an_unknown_one_refused():
+    import tensorflow as tf
+    from ddae.errors import DenoiserError
+
+    noise = np.random.default_rng(0).normal(0, 0.01, 8000)
+    y, _, _ = _targets(np.zeros(8000), noise)  # a segment without speech: the clean RMS is 0
+    loss = make_loss("compressed", 64, framing_for(S).spread, reference="speech")
+    g = tf.Variable(np.full((1, 51, 64), 0.5, np.float32))
+    with tf.GradientTape() as tape:
+        value = loss(tf.constant(y), g)
+    assert np.isfinite(float(value)) and np.all(np.isfinite(tape.gradient(value, g).numpy()))
+    with pytest.raises(DenoiserError, match="loss_reference"):
+        make_loss("compressed", 64, framing_for(S).spread, reference="clean")
+
+
 def test_weights_and_delay_exclude_frames():
     clean, noisy = tone_in_noise(1.0, snr_db=5)
     y, _, _ = _targets(clean, noisy, delay=3)
