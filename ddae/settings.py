@@ -119,5 +119,10 @@ def resolve_settings(defaults: dict, doc: str | None = None, argv: list[str] | N
                             help=f"default: {value!r}")
     if extra is not None:
         extra(parser)
-    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
+    argv = _join_negative_values(sys.argv[1:] if argv is None else argv)
+    given = [a.split("=", 1)[0][2:] for a in argv if a.startswith("--")]
+    for name in sorted({g for g in given if given.count(g) > 1 and g.upper() in consts}):
+        parser.error(f"--{name} is given more than once (the last would silently win); give it once"
+                     f"{', with its values comma-separated' if isinstance(consts[name.upper()], str) else ''}")
+    args = parser.parse_args(argv)
     return {name.upper(): value for name, value in vars(args).items()}
