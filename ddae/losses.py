@@ -31,16 +31,18 @@ LINEAR_WEIGHT = 0.3  # 'mixed': weight of the linear-magnitude term
 EPS = 1e-4
 
 
+def _one_of(value: str, allowed: tuple, setting: str) -> str:
+    if value not in allowed:
+        raise DenoiserError(f"{setting} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def check_loss(kind: str) -> str:
-    if kind not in LOSSES:
-        raise DenoiserError(f"loss must be one of {', '.join(LOSSES)}, got {kind!r}")
-    return kind
+    return _one_of(kind, LOSSES, "loss")
 
 
 def check_reference(reference: str) -> str:
-    if reference not in REFERENCES:
-        raise DenoiserError(f"loss_reference must be one of {', '.join(REFERENCES)}, got {reference!r}")
-    return reference
+    return _one_of(reference, REFERENCES, "loss_reference")
 
 
 def pack_targets(noisy_logmel, clean_logmel, noisy_mag=None, clean_mag=None, valid=None, delay: int = 0) -> np.ndarray:
