@@ -156,6 +156,26 @@ def architecture(model_type: int, n_mels: int, past: int, future: int, units: st
             "skip": bool(skip) and model_type == 3 and future > 0}
 
 
+def start_from(model, source, grown: bool) -> None:
+    """Give `model` the weights of the trained `source`, layer by layer. `grown`: `model` is `source`'s type 3
+    architecture with the lookahead skip added; the gain layer's weights for the new input (the last rows of its
+    kernel) start at zero, so the grown model starts out giving exactly the source's gains."""
+    import numpy as np
+
+    if not grown:
+        model.set_weights(source.get_weights())
+        return
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        old = source.get_layer(layer.name).get_weights()
+        if layer.name == "gains":
+            kernel = np.zeros(layer.get_weights()[0].shape, dtype=old[0].dtype)
+            kernel[:old[0].shape[0]] = old[0]
+            old = [kernel] + old[1:]
+        layer.set_weights(old)
+
+
 def n_inputs(arch: dict) -> int:
     return arch["n_mels"] * arch.get("channels", 1)
 

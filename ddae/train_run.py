@@ -14,7 +14,7 @@ import numpy as np
 from .cli import quiet_tensorflow
 from .errors import DenoiserError
 from .losses import check_loss, check_reference, identity_loss, make_loss
-from .models import architecture, build_model
+from .models import architecture, build_model, start_from
 from .normalise import Normaliser
 from .plotting import save_training_curve
 from .runs import MODEL_FILE, new_run_name, save_run
@@ -124,8 +124,9 @@ def _init_run(cfg: dict):
              "NORMALISATION": norm.mode, "NORM_TAU_S": init.settings.hop_length / norm.alpha / init.settings.sample_rate,
              "PRIME_SECONDS": norm.prime_frames * init.settings.hop_length / init.settings.sample_rate,
              "SAMPLE_RATE": init.settings.sample_rate, "LOG_FLOOR": init.settings.log_floor}
-    if arch["model_type"] == 3:
-        taken.update(RECURRENT_UNITS=arch["units"], LOOKAHEAD_SKIP=bool(arch.get("skip", False)))
+    if arch["model_type"] == 3:  # LOOKAHEAD_SKIP on a run without the skip grows it (models.start_from)
+        skip = bool(arch.get("skip", False)) or (bool(cfg.get("LOOKAHEAD_SKIP")) and arch["future"] > 0)
+        taken.update(RECURRENT_UNITS=arch["units"], LOOKAHEAD_SKIP=skip)
     else:
         taken.update(CONTEXT_PAST=arch["past"], UNITS=arch["units"], FILTERS=arch["filters"])
     return {**cfg, **taken}, init
@@ -230,7 +231,7 @@ def train(cfg: dict, progress=None) -> Path:
     with strategy.scope():
         model = build_model(arch)
         if init is not None:
-            model.set_weights(init.model.get_weights())
+            start_from(model, init.model, grown=arch["skip"] and not init.arch.get("skip", False))
         loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels], reference)
         rate = learning_rate(schedule, cfg["LEARNING_RATE"], cfg["EPOCHS"] * len(data.train))
         model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=cfg["CLIPNORM"] or None), loss=loss,
@@ -247,6 +248,8 @@ def train(cfg: dict, progress=None) -> Path:
                  keras.callbacks.TensorBoard(log_dir=str(logs_dir / "tensorboard")), guard]
     if init is not None:
         print(f"starting from the weights of {init.path}")
+        if arch["skip"] and not init.arch.get("skip", False):
+            print(f"note: {init.path.name} has no lookahead skip; it is added, its weights starting at zero")
         if init.config.get("loss") not in (None, cfg["LOSS"]):
             print(f"note: {init.path.name} was trained with the {init.config['loss']!r} loss; this run uses "
                   f"{cfg['LOSS']!r} (--loss {init.config['loss']} to keep it)")

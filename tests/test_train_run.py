@@ -177,6 +177,23 @@ def test_fine_tuning_keeps_the_lookahead_skip_of_its_starting_run(feature_dir, r
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_fine_tuning_with_the_skip_grows_a_run_without_it_and_starts_from_its_gains(feature_dir, runs, tmp_path, capsys):
+    source = load_run(runs["recurrent_ahead"])
+    assert not source.arch["skip"] and source.arch["future"] == 2
+    out = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_ahead"]),
+                                       EPOCHS=1, LEARNING_RATE=1e-12, LOOKAHEAD_SKIP=True))
+    assert "has no lookahead skip; it is added" in capsys.readouterr().out
+    grown = load_run(out)
+    assert grown.arch == {**source.arch, "skip": True}
+    assert grown.model.count_params() > source.model.count_params()
+    x = np.random.default_rng(0).normal(size=(2, 40, source.model.input_shape[-1])).astype("float32")
+    np.testing.assert_allclose(grown.model.predict(x, verbose=0), source.model.predict(x, verbose=0), atol=1e-5)
+    # a run without a lookahead has nothing to skip: the setting leaves it as it is
+    causal = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent"]),
+                                          EPOCHS=1, LEARNING_RATE=1e-12, LOOKAHEAD_SKIP=True))
+    assert load_run(causal).arch == load_run(runs["recurrent"]).arch
+
+
 def test_fine_tuning_starts_from_a_runs_weights_and_inputs(feature_dir, runs, tmp_path, capsys):
     source = load_run(runs["recurrent"])
     # the settings given here differ from the source's: the source's architecture and inputs win; the loss is
