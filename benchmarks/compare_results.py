@@ -6,10 +6,13 @@ Reads each folder's per_file.csv, keeps the files that every run scored (the sam
 runs at other input gains of the same files add rows),
 and prints one table per condition column: a row per system, each cell the mean improvement over the noisy
 input as 'PESQ / STOI / SI-SDR dB'. With several input gains (evaluate.py --input_gains_db), a last table
-gives each system's change of improvement at every gain against gain 0 (level dependence).
+gives each system's change of improvement at every gain against gain 0 (level dependence). With --paired A,B
+a last table gives system B minus system A file by file: the mean difference of improvement with its 95 %
+confidence interval, overall and per condition (is B better than A, or is it noise?).
 """
 
 RESULTS = ""  # comma-separated result folders of evaluate.py (each with per_file.csv)
+PAIRED = ""  # 'A,B': also the paired difference of system B minus system A ('' = none)
 OUT = ""  # also write the tables to this markdown file ('' = print only)
 
 import csv  # noqa: E402
@@ -62,7 +65,7 @@ def level_table(rows: list[dict]) -> list[str]:
 
 def main(cfg):
     from ddae.errors import DenoiserError
-    from ddae.evaluation import improvement_tables
+    from ddae.evaluation import improvement_tables, paired_tables
 
     folders = [Path(p.strip()) for p in cfg["RESULTS"].split(",") if p.strip()]
     if not folders:
@@ -83,6 +86,11 @@ def main(cfg):
         improvement_tables(merged)
     if len({r.get("input_gain_db") for r in merged}) > 1:
         lines += level_table(merged)
+    if cfg["PAIRED"]:
+        names = [n.strip() for n in cfg["PAIRED"].split(",")]
+        if len(names) != 2 or not all(names):
+            raise DenoiserError(f"--paired takes two system names, 'A,B', got {cfg['PAIRED']!r}")
+        lines += paired_tables(merged, *names)
     text = "\n".join(lines)
     if cfg["OUT"]:  # first: a closed pipe on stdout must not lose the file
         Path(cfg["OUT"]).write_text(text + "\n")

@@ -240,6 +240,40 @@ def improvement_tables(rows: list[dict]) -> list[str]:
     return out
 
 
+def paired_tables(rows: list[dict], base: str, other: str) -> list[str]:
+    """`other` minus `base`, file by file (and input gain by input gain): the mean difference of improvement with
+    its 95 % confidence interval, overall and per condition value. Paired over the same files, so a difference
+    far smaller than either system's own interval can still be told from zero."""
+    from .errors import DenoiserError
+
+    rows = same_files(rows)[0]
+    key = lambda r: (r["noisy"], r.get("input_gain_db", 0.0))  # noqa: E731
+    by_system = {name: {key(r): r for r in rows if r["system"] == name} for name in (base, other)}
+    for name, found in by_system.items():
+        if not found:
+            known = ", ".join(s for s in dict.fromkeys(r["system"] for r in rows) if s != "noisy")
+            raise DenoiserError(f"no system {name!r} in these results (there are: {known})")
+    shared = [k for k in by_system[base] if k in by_system[other]]
+    if not shared:
+        raise DenoiserError(f"{base!r} and {other!r} share no scored file")
+    pairs = [(by_system[base][k], by_system[other][k]) for k in shared]
+    metrics = ("pesq_imp", "stoi_imp", "si_sdr_imp")
+    digits = {"pesq_imp": 3, "stoi_imp": 4, "si_sdr_imp": 2}
+    out = [f"## {other} minus {base}, paired over {len(pairs)} files: mean difference of improvement ± 95 % "
+           "confidence interval", "", "| condition | n | PESQ | STOI | SI-SDR (dB) |", "|---|---|---|---|---|"]
+    groups = [("all", pairs)] + [(f"{col} = {v}", [(a, b) for a, b in pairs if a[col] == v])
+                                for col in condition_columns(rows)
+                                for v in sorted({a[col] for a, _ in pairs}, key=_sort_key)]
+    for label, sub in groups:
+        cells = []
+        for m in metrics:
+            mu, ci, _ = mean_ci([b[m] - a[m] for a, b in sub])
+            d = digits[m]
+            cells.append(f"{mu:+.{d}f} ± {ci:.{d}f}" if np.isfinite(ci) else f"{mu:+.{d}f}")
+        out.append(f"| {label} | {len(sub)} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def write_per_file(rows: list[dict], path: Path) -> None:
     from .audio import atomic_output
 

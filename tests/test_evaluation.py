@@ -194,3 +194,36 @@ def test_results_are_written_atomically(tmp_path, monkeypatch):
         ev.write_per_file(rows, tmp_path / "per_file.csv")
     assert (tmp_path / "per_file.csv").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["per_file.csv", "set"]
+
+
+def _scored(system: str, file: str, snr: str, pesq_imp: float, stoi_imp: float = 0.0) -> dict:
+    from ddae.metrics import METRICS
+
+    row = {"noisy": f"noisy/{file}", "system": system, "snr_db": snr, "error": ""}
+    for m in METRICS:
+        row[f"input_{m}"], row[m], row[f"{m}_imp"] = 1.0, 1.0, 0.0
+    row["pesq"], row["pesq_imp"] = 1.0 + pesq_imp, pesq_imp
+    row["stoi"], row["stoi_imp"] = 1.0 + stoi_imp, stoi_imp
+    return row
+
+
+def test_paired_tables_give_the_difference_file_by_file():
+    from ddae.evaluation import paired_tables
+
+    rng = np.random.default_rng(0)
+    rows, diffs = [], []
+    for i in range(8):
+        level = rng.normal(0.5, 0.4)  # files differ a lot; the two systems differ by 0.02 +- 0.001
+        d = 0.02 + 0.001 * (i % 2)
+        diffs.append(d)
+        snr = "0" if i < 4 else "10"
+        rows += [_scored("a", f"f{i}.wav", snr, level), _scored("b", f"f{i}.wav", snr, level + d, stoi_imp=-0.01)]
+    rows.append(_scored("b", "only_b.wav", "0", 5.0))  # scored by one system only: not paired
+    text = "\n".join(paired_tables(rows, "a", "b"))
+    mu, ci, _ = mean_ci(diffs)
+    assert "b minus a, paired over 8 files" in text
+    assert f"| all | 8 | {mu:+.3f} ± {ci:.3f} | -0.0100 ± 0.0000 |" in text
+    assert "| snr_db = 0 | 4 |" in text and "| snr_db = 10 | 4 |" in text
+    assert ci < 0.001  # far narrower than the spread of either system over the files
+    with pytest.raises(DenoiserError, match="no system 'c' in these results"):
+        paired_tables(rows, "a", "c")
