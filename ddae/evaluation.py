@@ -166,17 +166,21 @@ def _sort_key(v):
         return (1, 0.0, str(v))
 
 
+def _file_key(row: dict) -> tuple:
+    """One scored file: its noisy input at its input gain."""
+    return row["noisy"], row.get("input_gain_db", 0.0)
+
+
 def same_files(rows: list[dict]) -> tuple[list[dict], dict]:
     """Rows in which a metric that failed (NaN) for any system of a file is NaN for every system of that file,
     so that every mean is over the same files; and, per metric, how many files that drops."""
-    key = lambda r: (r["noisy"], r.get("input_gain_db", 0.0))  # noqa: E731
     dropped, out = {}, [dict(r) for r in rows]
     for m in METRICS:
-        bad = {key(r) for r in rows if not np.isfinite(r[m]) or not np.isfinite(r[f"input_{m}"])}
+        bad = {_file_key(r) for r in rows if not np.isfinite(r[m]) or not np.isfinite(r[f"input_{m}"])}
         if bad:
             dropped[m] = len(bad)
             for r in out:
-                if key(r) in bad:
+                if _file_key(r) in bad:
                     r[m] = r[f"input_{m}"] = r[f"{m}_imp"] = float("nan")
     return out, dropped
 
@@ -247,8 +251,7 @@ def paired_tables(rows: list[dict], base: str, other: str) -> list[str]:
     from .errors import DenoiserError
 
     rows = same_files(rows)[0]
-    key = lambda r: (r["noisy"], r.get("input_gain_db", 0.0))  # noqa: E731
-    by_system = {name: {key(r): r for r in rows if r["system"] == name} for name in (base, other)}
+    by_system = {name: {_file_key(r): r for r in rows if r["system"] == name} for name in (base, other)}
     for name, found in by_system.items():
         if not found:
             known = ", ".join(s for s in dict.fromkeys(r["system"] for r in rows) if s != "noisy")

@@ -228,10 +228,11 @@ def train(cfg: dict, progress=None) -> Path:
     keras.utils.set_random_seed(cfg["SEED"])
     tf.config.experimental.enable_op_determinism()
     strategy = _strategy(int(cfg.get("DEVICES", 1)), cfg["BATCH_SIZE"], cfg["LEARNING_RATE"])
+    grown = init is not None and arch["skip"] and not init.arch.get("skip", False)  # the skip added to init's network
     with strategy.scope():
         model = build_model(arch)
         if init is not None:
-            start_from(model, init.model, grown=arch["skip"] and not init.arch.get("skip", False))
+            start_from(model, init.model, grown)
         loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels], reference)
         rate = learning_rate(schedule, cfg["LEARNING_RATE"], cfg["EPOCHS"] * len(data.train))
         model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=cfg["CLIPNORM"] or None), loss=loss,
@@ -248,7 +249,7 @@ def train(cfg: dict, progress=None) -> Path:
                  keras.callbacks.TensorBoard(log_dir=str(logs_dir / "tensorboard")), guard]
     if init is not None:
         print(f"starting from the weights of {init.path}")
-        if arch["skip"] and not init.arch.get("skip", False):
+        if grown:
             print(f"note: {init.path.name} has no lookahead skip; it is added, its weights starting at zero")
         if init.config.get("loss") not in (None, cfg["LOSS"]):
             print(f"note: {init.path.name} was trained with the {init.config['loss']!r} loss; this run uses "
