@@ -25,7 +25,7 @@ CONTEXT_FUTURE = 5  # lookahead frames (0 = causal, for streaming)
 UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the middle)
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
 RECURRENT_UNITS = 192  # type 3: width of the conv front end and of each GRU (the shipped models: 192)
-LOOKAHEAD_SKIP = False  # type 3 with a lookahead: the gain layer also gets the front-end output of the frame it gains, held back CONTEXT_FUTURE frames (not only through the GRUs' memory); with INIT_FROM a run without it, the skip is added (its new weights start at zero)
+LOOKAHEAD_SKIP = True  # type 3 with a lookahead: the gain layer also gets the front-end output of the frame it gains, held back CONTEXT_FUTURE frames (not only through the GRUs' memory); with INIT_FROM a run without it, the skip is added (its new weights start at zero)
 DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
 LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mixed' (compressed + linear), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)
 LOSS_REFERENCE = "noisy"  # 'compressed'/'mixed': divide the compared spectra by each segment's 'noisy' RMS magnitude or by its clean 'speech' one (weighs low-SNR segments more)
