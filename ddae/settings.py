@@ -120,7 +120,15 @@ def resolve_settings(defaults: dict, doc: str | None = None, argv: list[str] | N
     if extra is not None:
         extra(parser)
     argv = _join_negative_values(sys.argv[1:] if argv is None else argv)
-    given = [a.split("=", 1)[0][2:] for a in argv if a.startswith("--")]
+    names = [n.lower() for n in consts]
+
+    def full_name(given_name: str) -> str:  # argparse accepts unambiguous abbreviations: count them as the option
+        if given_name in names:
+            return given_name
+        matches = [n for n in names if n.startswith(given_name)]
+        return matches[0] if len(matches) == 1 else given_name
+
+    given = [full_name(a.split("=", 1)[0][2:]) for a in argv if a.startswith("--") and len(a) > 2]
     for name in sorted({g for g in given if given.count(g) > 1 and g.upper() in consts}):
         parser.error(f"--{name} is given more than once (the last would silently win); give it once"
                      f"{', with its values comma-separated' if isinstance(consts[name.upper()], str) else ''}")

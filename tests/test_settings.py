@@ -35,13 +35,15 @@ def test_bad_or_unknown_options_are_rejected(argv, capsys):
     assert e.value.code == 2
 
 
-@pytest.mark.parametrize("argv", [["--name", "a", "--name", "b"], ["--name=a", "--epochs", "2", "--name", "b"]])
+@pytest.mark.parametrize("argv", [["--name", "a", "--name", "b"], ["--name=a", "--epochs", "2", "--name", "b"],
+                                  ["--na", "a", "--name", "b"], ["--nam=a", "--n", "b"]])
 def test_an_option_given_twice_is_refused_not_silently_overridden(argv, capsys):
     with pytest.raises(SystemExit) as e:
         resolve_settings(DEFAULTS, argv=argv)
     assert e.value.code == 2
     assert "--name is given more than once" in capsys.readouterr().err
     assert resolve_settings(DEFAULTS, argv=["--name", "a,b"])["NAME"] == "a,b"
+    assert resolve_settings(DEFAULTS, argv=["--na", "a", "--epochs", "2"])["NAME"] == "a"  # one abbreviation is fine
 
 
 def test_help_lists_every_setting_with_its_default(capsys):
