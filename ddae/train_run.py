@@ -283,7 +283,8 @@ def train(cfg: dict, progress=None) -> Path:
         raise DenoiserError("training produced no finite validation loss (NaN from the first epoch): "
                             "lower --learning_rate or check the training data")
     id_loss = identity_loss(loss, (data.val.batch(i) for i in range(len(data.val))), settings.n_mels)
-    config = {"architecture": arch, "loss": cfg["LOSS"], "normalisation": data.norm.mode, "run": run_name,
+    config = {"architecture": arch, "loss": cfg["LOSS"], "loss_reference": reference, "normalisation": data.norm.mode,
+              "run": run_name,
               **data.source, "settings": {k.lower(): v for k, v in cfg.items()}, "epochs_run": len(st["epochs"]),
               "best_epoch": st["best_epoch"], "val_loss": st["best"], "identity_val_loss": id_loss,
               "train_seconds": round(st["seconds"], 1), "parameters": model.count_params(),

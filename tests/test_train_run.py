@@ -223,6 +223,7 @@ def test_every_loss_trains_to_below_leaving_the_input_alone(runs):
     for kind in ("dense", "recurrent", "recurrent_ahead"):
         config = load_run(runs[kind]).config
         assert config["val_loss"] < config["identity_val_loss"], (kind, config["loss"])
+        assert config["loss_reference"] == config["settings"]["loss_reference"] == "noisy"
 
 
 @pytest.fixture(scope="module")
