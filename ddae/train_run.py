@@ -283,12 +283,13 @@ def train(cfg: dict, progress=None) -> Path:
         raise DenoiserError("training produced no finite validation loss (NaN from the first epoch): "
                             "lower --learning_rate or check the training data")
     id_loss = identity_loss(loss, (data.val.batch(i) for i in range(len(data.val))), settings.n_mels)
-    config = {"architecture": arch, "loss": cfg["LOSS"], "loss_reference": reference, "normalisation": data.norm.mode,
-              "run": run_name,
-              **data.source, "settings": {k.lower(): v for k, v in cfg.items()}, "epochs_run": len(st["epochs"]),
-              "best_epoch": st["best_epoch"], "val_loss": st["best"], "identity_val_loss": id_loss,
-              "train_seconds": round(st["seconds"], 1), "parameters": model.count_params(),
-              "stopped_on_nan": guard.nan_batch is not None, "stopped_on_time": bool(st.get("stopped_on_time"))}
+    config = {"architecture": arch, "run": run_name, "loss": cfg["LOSS"], "loss_reference": reference,
+              "normalisation": data.norm.mode, **data.source,
+              "settings": {k.lower(): v for k, v in cfg.items()},
+              "epochs_run": len(st["epochs"]), "best_epoch": st["best_epoch"], "val_loss": st["best"],
+              "identity_val_loss": id_loss, "train_seconds": round(st["seconds"], 1),
+              "parameters": model.count_params(), "stopped_on_nan": guard.nan_batch is not None,
+              "stopped_on_time": bool(st.get("stopped_on_time"))}
     for leftover in ("backup", RESUME_FILE, HISTORY_FILE, "best.weights.h5"):
         p = partial / leftover
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
