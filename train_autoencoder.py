@@ -6,7 +6,7 @@ Usage: python train_autoencoder.py [--model_type 1|2|3] [--features data/feature
 Every model maps a sequence of normalised noisy log-mel frames to per-frame mel-band gains in [0, 1].
 MODEL_TYPE 1 is the dense deep denoising autoencoder of Lu et al. (Interspeech 2013) over CONTEXT_PAST + 1 +
 CONTEXT_FUTURE frames; 2 is a convolutional encoder-decoder over (frames x mel bands) patches; 3 is a causal
-recurrent model (two causal Conv1D layers, two GRUs, a dense gain layer) whose state carries across chunks.
+recurrent model (two causal Conv1D layers, RECURRENT_LAYERS GRUs, a dense gain layer) whose state carries across chunks.
 CONTEXT_FUTURE is the lookahead in frames (0 = causal, for streaming; type 3 uses it too).
 Data: a feature set from extract_features.py (FEATURES), or, with MATERIAL set, speech and noise mixed on the
 fly with augmentation over levels, EQ, rooms, telephone band and clipping (see ddae/onthefly.py).
@@ -25,6 +25,7 @@ CONTEXT_FUTURE = 5  # lookahead frames (0 = causal, for streaming)
 UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the middle)
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
 RECURRENT_UNITS = 192  # type 3: width of the conv front end and of each GRU (the shipped models: 192)
+RECURRENT_LAYERS = 2  # type 3: GRU layers (the shipped models: 2); with INIT_FROM a run with fewer, the new ones are added on top (their weights into the gain layer start at zero)
 LOOKAHEAD_SKIP = True  # type 3 with a lookahead: the gain layer also gets the front-end output of the frame it gains, held back CONTEXT_FUTURE frames (not only through the GRUs' memory); with INIT_FROM a run without it, the skip is added (its new weights start at zero)
 DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
 LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mixed' (compressed + linear), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)

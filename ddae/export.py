@@ -109,7 +109,7 @@ def recurrent_graph(run: Run):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from .models import FRONT_KERNEL
+    from .models import FRONT_KERNEL, gru_layers
 
     m, arch = run.model, run.arch
     units, n_in, n_mels = int(arch["units"]), run.norm.n_features, run.settings.n_mels
@@ -150,7 +150,7 @@ def recurrent_graph(run: Run):
     feats.append(h)
     front = h
     seq = node("Transpose", [h], ["gru_in"], perm=[1, 0, 2])  # ONNX GRU: (frames, batch, inputs)
-    for i in range(2):
+    for i in range(gru_layers(arch)):
         kernel, rec, bias = m.get_layer(f"gru_{i}").get_weights()  # (in, 3u), (u, 3u), (2, 3u): gates z, r, h
         inputs.append(helper.make_tensor_value_info(f"gru_{i}_state", TensorProto.FLOAT, ["batch", units]))
         h0 = node("Unsqueeze", [f"gru_{i}_state", const(f"gru_{i}_axis0", [0])], [f"gru_{i}_h0"])
@@ -165,8 +165,8 @@ def recurrent_graph(run: Run):
     d = arch["future"] if arch.get("skip") else 0
     if d:  # the front-end output of the gained frame: `d` carried frames, then this call's, less the last d
         joined = with_past(front, d, width, "gained_frame")
-        feats.append(node("Slice", [joined, const("gained_frame_start", [0]), const("gained_frame_end", [-d]),
-                                    const("gained_frame_axis2", [1])], ["gained_frame_delayed"]))
+        feats.insert(3, node("Slice", [joined, const("gained_frame_start", [0]), const("gained_frame_end", [-d]),
+                                       const("gained_frame_axis2", [1])], ["gained_frame_delayed"]))
     both = node("Concat", feats, ["features_and_state"], axis=2)
     w, b = m.get_layer("gains").get_weights()
     lin = node("Add", [node("MatMul", [both, const("gains_w", w.astype(np.float32))], ["gains_mm"]),

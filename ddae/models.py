@@ -13,8 +13,8 @@ training, evaluation, offline denoising, block processing and streaming all run 
 - Type 2, a convolutional encoder-decoder over (frames x mel bands) patches: each encoder layer halves the
   mel axis, transposed convolutions restore it, a last convolution over time spans the rest of the window.
 - Type 3, recurrent, in the spirit of RNNoise and GTCRN: two causal Conv1D (kernel 3) front-end layers,
-  two GRUs, and a dense sigmoid layer over the concatenated conv and GRU outputs. Its state is carried
-  across streaming chunks and across the blocks of long files. With a lookahead and `skip`, the gain layer
+  two GRUs (`gru_layers` of them), and a dense sigmoid layer over the concatenated conv and GRU outputs. Its
+  state is carried across streaming chunks and across the blocks of long files. With a lookahead and `skip`, the gain layer
   also gets the front-end output of the frame it gains (held back `delay` frames), so that frame reaches it
   directly and not only through the GRUs' memory.
 
@@ -130,43 +130,62 @@ def _wire(w: _Wiring, x, arch: dict):
         for i in range(2):
             h = w.causal(h, FRONT_KERNEL, f"front_{i}")
             h = w.layer(f"front_{i}", lambda n: layers.Conv1D(u, FRONT_KERNEL, activation="tanh", name=n))(h)
-        g1 = w.gru(h, u, "gru_0")
-        g2 = w.gru(g1, u, "gru_1")
-        parts = [h, g1, g2]
+        grus = [h]
+        for i in range(gru_layers(arch)):
+            grus.append(w.gru(grus[-1], u, f"gru_{i}"))
+        parts = grus[:3]
         if arch.get("skip") and arch["future"] > 0:
             parts.append(w.delayed(h, arch["future"], "gained_frame"))
-        h = layers.Concatenate(name="features_and_state")(parts)
+        h = layers.Concatenate(name="features_and_state")(parts + grus[3:])  # GRUs past the second last: growable
     else:
         raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {t}")
     return w.layer("gains", lambda n: layers.Dense(n_mels, activation="sigmoid", name=n))(h)
 
 
+def gru_layers(arch: dict) -> int:
+    """Type 3's number of GRU layers (runs saved before it could be chosen have two)."""
+    return int(arch.get("gru_layers", 2))
+
+
 def architecture(model_type: int, n_mels: int, past: int, future: int, units: str = "512,256,128,256,512",
                  filters: str = "16,32", recurrent_units: int = 128, dropout: float = 0.0, channels: int = 1,
-                 skip: bool = False) -> dict:
+                 skip: bool = False, recurrent_layers: int = 2) -> dict:
     """The description saved with a run, from which its layers are rebuilt (`skip`: type 3 with a lookahead
-    only; runs saved before it existed have no such key and are read as without)."""
+    only; runs saved before it existed have no such key and are read as without; `recurrent_layers`: type 3's
+    GRU layers, at least 1)."""
     if model_type not in MODEL_TYPES:
         raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {model_type}")
     if past < 0 or future < 0:
         raise DenoiserError("context frames must be >= 0")
-    return {"model_type": int(model_type), "n_mels": int(n_mels), "past": 0 if model_type == 3 else int(past),
+    if int(recurrent_layers) < 1:
+        raise DenoiserError(f"recurrent_layers must be at least 1, got {recurrent_layers}")
+    extra = {"gru_layers": int(recurrent_layers)} if model_type == 3 else {}
+    return {**extra, "model_type": int(model_type), "n_mels": int(n_mels), "past": 0 if model_type == 3 else int(past),
             "future": int(future), "units": int(recurrent_units) if model_type == 3 else str(units),
             "filters": str(filters), "dropout": float(dropout), "channels": int(channels),
             "skip": bool(skip) and model_type == 3 and future > 0}
 
 
+def grows(arch: dict, source_arch: dict) -> bool:
+    """Whether `arch` is `source_arch` (type 3) with the lookahead skip or more GRU layers added."""
+    if arch["model_type"] != 3 or source_arch["model_type"] != 3:
+        return False
+    return (bool(arch.get("skip")) and not source_arch.get("skip", False)) or gru_layers(arch) > gru_layers(source_arch)
+
+
 def start_from(model, source, grown: bool) -> None:
-    """Give `model` the weights of the trained `source`, layer by layer. `grown`: `model` is `source`'s type 3
-    architecture with the lookahead skip added; the gain layer's weights for the new input (the last rows of its
-    kernel) start at zero, so the grown model starts out giving exactly the source's gains."""
+    """Give `model` the weights of the trained `source`, layer by layer. `grown` (see `grows`): `model` is
+    `source`'s type 3 architecture with the lookahead skip or further GRU layers added; the new layers keep their
+    fresh weights, and the gain layer's weights for the new inputs (the last rows of its kernel) start at zero,
+    so the grown model starts out giving exactly the source's gains."""
     import numpy as np
 
     if not grown:
         model.set_weights(source.get_weights())
         return
+    names = {layer.name for layer in source.layers}
     for layer in model.layers:
-        if not layer.weights:
+        if not layer.weights or layer.name not in names:
             continue
         old = source.get_layer(layer.name).get_weights()
         if layer.name == "gains":

@@ -14,7 +14,7 @@ import numpy as np
 from .cli import quiet_tensorflow
 from .errors import DenoiserError
 from .losses import check_loss, check_reference, identity_loss, make_loss
-from .models import architecture, build_model, start_from
+from .models import architecture, build_model, grows, gru_layers, start_from
 from .normalise import Normaliser
 from .plotting import save_training_curve
 from .runs import MODEL_FILE, new_run_name, save_run
@@ -37,7 +37,7 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     # settings the interrupted run did not know yet take their defaults (a run from before LOOKAHEAD_SKIP had
     # none, whatever the default is now); a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    return {**cfg, "LOOKAHEAD_SKIP": False, "LOSS_REFERENCE": "noisy", **saved, "RESUME": name, "EPOCHS": epochs}, name
+    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "LOSS_REFERENCE": "noisy", **saved, "RESUME": name, "EPOCHS": epochs}, name
 
 
 class _Data:
@@ -126,7 +126,8 @@ def _init_run(cfg: dict):
              "SAMPLE_RATE": init.settings.sample_rate, "LOG_FLOOR": init.settings.log_floor}
     if arch["model_type"] == 3:  # LOOKAHEAD_SKIP on a run without the skip grows it (models.start_from)
         skip = bool(arch.get("skip", False)) or (bool(cfg.get("LOOKAHEAD_SKIP")) and arch["future"] > 0)
-        taken.update(RECURRENT_UNITS=arch["units"], LOOKAHEAD_SKIP=skip)
+        taken.update(RECURRENT_UNITS=arch["units"], LOOKAHEAD_SKIP=skip,  # RECURRENT_LAYERS beyond init's grow it
+                     RECURRENT_LAYERS=max(gru_layers(arch), int(cfg.get("RECURRENT_LAYERS", 2))))
     else:
         taken.update(CONTEXT_PAST=arch["past"], UNITS=arch["units"], FILTERS=arch["filters"])
     return {**cfg, **taken}, init
@@ -218,7 +219,7 @@ def train(cfg: dict, progress=None) -> Path:
         raise
     arch = architecture(cfg["MODEL_TYPE"], data.base.n_mels, cfg["CONTEXT_PAST"], cfg["CONTEXT_FUTURE"], cfg["UNITS"],
                         cfg["FILTERS"], cfg["RECURRENT_UNITS"], cfg["DROPOUT"], data.norm.channels,
-                        cfg.get("LOOKAHEAD_SKIP", False))
+                        cfg.get("LOOKAHEAD_SKIP", False), cfg.get("RECURRENT_LAYERS", 2))
     settings = dataclasses.replace(data.base, context_past=arch["past"], context_future=arch["future"])
 
     quiet_tensorflow(cfg["THREADS"])
@@ -228,7 +229,7 @@ def train(cfg: dict, progress=None) -> Path:
     keras.utils.set_random_seed(cfg["SEED"])
     tf.config.experimental.enable_op_determinism()
     strategy = _strategy(int(cfg.get("DEVICES", 1)), cfg["BATCH_SIZE"], cfg["LEARNING_RATE"])
-    grown = init is not None and arch["skip"] and not init.arch.get("skip", False)  # the skip added to init's network
+    grown = init is not None and grows(arch, init.arch)  # the skip or GRU layers added to init's network
     with strategy.scope():
         model = build_model(arch)
         if init is not None:
@@ -250,7 +251,10 @@ def train(cfg: dict, progress=None) -> Path:
     if init is not None:
         print(f"starting from the weights of {init.path}")
         if grown:
-            print(f"note: {init.path.name} has no lookahead skip; it is added, its weights starting at zero")
+            added = [what for what, new in (("the lookahead skip", arch["skip"] and not init.arch.get("skip", False)),
+                                            (f"{gru_layers(arch) - gru_layers(init.arch)} GRU layer(s)",
+                                             gru_layers(arch) > gru_layers(init.arch))) if new]
+            print(f"note: {' and '.join(added)} added to {init.path.name}; their weights into the gain layer start at zero")
         if init.config.get("loss") not in (None, cfg["LOSS"]):
             print(f"note: {init.path.name} was trained with the {init.config['loss']!r} loss; this run uses "
                   f"{cfg['LOSS']!r} (--loss {init.config['loss']} to keep it)")

@@ -97,6 +97,30 @@ def test_the_skip_gives_the_gain_layer_the_gained_frames_front_end_output(rng):
     assert build_model(old).get_layer("gains").kernel.shape[0] == 3 * 16
 
 
+@pytest.mark.parametrize("layers", [1, 3])
+def test_the_recurrent_type_takes_any_number_of_gru_layers(layers, rng):
+    """GRUs past the second come after the skip in the gain layer's input (so a run grows by appending rows);
+    the stream model carries every GRU's state; runs saved before the option have two."""
+    arch = architecture(3, 64, 0, 3, recurrent_units=16, skip=True, recurrent_layers=layers)
+    model = build_model(arch)
+    assert model.get_layer("gains").kernel.shape[0] == (2 + layers) * 16
+    assert [l.name for l in model.layers if l.name.startswith("gru_")] == [f"gru_{i}" for i in range(layers)]
+    stream, shapes = stream_model(model, arch)
+    assert len(shapes) == 2 + layers + 1  # two front-end convolutions, the GRUs, the held-back frames
+    x = rng.normal(size=(1, 30, 64)).astype(np.float32)
+    state, out = [np.zeros((1, *s), np.float32) for s in shapes], []
+    for a, b in ((0, 5), (5, 6), (6, 30)):
+        y, *state = stream([x[:, a:b], *state])
+        out.append(np.asarray(y))
+        state = [np.asarray(v) for v in state]
+    assert np.max(np.abs(np.concatenate(out, 1) - np.asarray(model(x)))) < 1e-5
+    old = dict(arch)
+    del old["gru_layers"]
+    assert build_model(old).get_layer("gains").kernel.shape[0] == 4 * 16
+    with pytest.raises(DenoiserError, match="recurrent_layers"):
+        architecture(3, 64, 0, 3, recurrent_layers=0)
+
+
 @pytest.mark.parametrize("model_type", [1, 2, 3])
 def test_two_input_channels_for_the_floor_features(model_type, rng):
     arch = architecture(model_type, 64, 3, 1, channels=2, **ARCHS[model_type])

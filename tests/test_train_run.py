@@ -11,7 +11,7 @@ import soundfile as sf
 import ddae.train_run as train_run
 from ddae.dataset import extract_feature_set, pair_files
 from ddae.errors import DenoiserError
-from ddae.inference import denoise_array
+from ddae.inference import denoise_array, predict_gains
 from ddae.losses import make_loss
 from ddae.runs import load_run
 from ddae.settings import FeatureSettings
@@ -182,7 +182,7 @@ def test_fine_tuning_with_the_skip_grows_a_run_without_it_and_starts_from_its_ga
     assert not source.arch["skip"] and source.arch["future"] == 2
     out = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_ahead"]),
                                        EPOCHS=1, LEARNING_RATE=1e-12, LOOKAHEAD_SKIP=True))
-    assert "has no lookahead skip; it is added" in capsys.readouterr().out
+    assert "the lookahead skip added to" in capsys.readouterr().out
     grown = load_run(out)
     assert grown.arch == {**source.arch, "skip": True}
     assert grown.model.count_params() > source.model.count_params()
@@ -192,6 +192,27 @@ def test_fine_tuning_with_the_skip_grows_a_run_without_it_and_starts_from_its_ga
     causal = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent"]),
                                           EPOCHS=1, LEARNING_RATE=1e-12, LOOKAHEAD_SKIP=True))
     assert load_run(causal).arch == load_run(runs["recurrent"]).arch
+
+
+def test_fine_tuning_with_more_gru_layers_grows_the_run_and_starts_from_its_gains(feature_dir, runs, tmp_path, capsys):
+    """RECURRENT_LAYERS above the starting run's adds GRUs on top; the grown run gives the source's gains, in
+    Keras and in its ONNX export, until it trains; a lower setting cannot shrink a run."""
+    from ddae.models import gru_layers
+
+    source = load_run(runs["recurrent_skip"], backend="keras")
+    out = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_skip"]),
+                                       EPOCHS=1, LEARNING_RATE=1e-12, RECURRENT_LAYERS=3))
+    assert "1 GRU layer(s) added to" in capsys.readouterr().out
+    keras_run, onnx_run = load_run(out, backend="keras"), load_run(out, backend="onnx")
+    assert gru_layers(keras_run.arch) == 3 and keras_run.arch["skip"]
+    assert keras_run.model.get_layer("gains").kernel.shape[0] == 5 * source.arch["units"]
+    x = np.random.default_rng(0).normal(size=(2, 40, source.model.input_shape[-1])).astype("float32")
+    np.testing.assert_allclose(keras_run.model.predict(x, verbose=0), source.model.predict(x, verbose=0), atol=1e-5)
+    logmel = np.random.default_rng(1).normal(-8.0, 3.0, (120, source.settings.n_mels)).astype("float32")
+    np.testing.assert_allclose(predict_gains(onnx_run, logmel), predict_gains(source, logmel), atol=1e-4)
+    again = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(out),
+                                         EPOCHS=1, LEARNING_RATE=1e-12, RECURRENT_LAYERS=2))
+    assert gru_layers(load_run(again).arch) == 3
 
 
 def test_fine_tuning_starts_from_a_runs_weights_and_inputs(feature_dir, runs, tmp_path, capsys):
