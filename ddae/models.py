@@ -13,10 +13,10 @@ training, evaluation, offline denoising, block processing and streaming all run 
 - Type 2, a convolutional encoder-decoder over (frames x mel bands) patches: each encoder layer halves the
   mel axis, transposed convolutions restore it, a last convolution over time spans the rest of the window.
 - Type 3, recurrent, in the spirit of RNNoise and GTCRN: two causal Conv1D (kernel 3) front-end layers,
-  two GRUs (`gru_layers` of them), and a dense sigmoid layer over the concatenated conv and GRU outputs. Its
-  state is carried across streaming chunks and across the blocks of long files. With a lookahead and `skip`, the gain layer
-  also gets the front-end output of the frame it gains (held back `delay` frames), so that frame reaches it
-  directly and not only through the GRUs' memory.
+  GRUs (`gru_layers`, two unless chosen), and a dense sigmoid layer over the concatenated conv and GRU
+  outputs. Its state is carried across streaming chunks and across the blocks of long files. With a lookahead
+  and `skip`, the gain layer also gets the front-end output of the frame it gains (held back `delay` frames),
+  so that frame reaches it directly and not only through the GRUs' memory.
 
 `build_model` gives the training model (zero state at the start of every sequence); `stream_model` wires
 the same layers with their state as explicit inputs and outputs: (frames, *state) -> (gains, *state).
@@ -136,7 +136,7 @@ def _wire(w: _Wiring, x, arch: dict):
         parts = grus[:3]
         if arch.get("skip") and arch["future"] > 0:
             parts.append(w.delayed(h, arch["future"], "gained_frame"))
-        h = layers.Concatenate(name="features_and_state")(parts + grus[3:])  # GRUs past the second last: growable
+        h = layers.Concatenate(name="features_and_state")(parts + grus[3:])  # GRUs beyond the second go last: a run grows by appending
     else:
         raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {t}")
     return w.layer("gains", lambda n: layers.Dense(n_mels, activation="sigmoid", name=n))(h)

@@ -37,7 +37,8 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     # settings the interrupted run did not know yet take their defaults (a run from before LOOKAHEAD_SKIP had
     # none, whatever the default is now); a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "LOSS_REFERENCE": "noisy", **saved, "RESUME": name, "EPOCHS": epochs}, name
+    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "LOSS_REFERENCE": "noisy", **saved,
+            "RESUME": name, "EPOCHS": epochs}, name
 
 
 class _Data:
