@@ -166,15 +166,17 @@ def architecture(model_type: int, n_mels: int, past: int, future: int, units: st
             "skip": bool(skip) and model_type == 3 and future > 0}
 
 
-def grows(arch: dict, source_arch: dict) -> bool:
-    """Whether `arch` is `source_arch` (type 3) with the lookahead skip or more GRU layers added."""
+def growth(arch: dict, source_arch: dict) -> list[str]:
+    """What `arch` adds to `source_arch` (type 3): the lookahead skip, more GRU layers; empty when nothing."""
     if arch["model_type"] != 3 or source_arch["model_type"] != 3:
-        return False
-    return (bool(arch.get("skip")) and not source_arch.get("skip", False)) or gru_layers(arch) > gru_layers(source_arch)
+        return []
+    more = gru_layers(arch) - gru_layers(source_arch)
+    return ((["the lookahead skip"] if arch.get("skip") and not source_arch.get("skip", False) else [])
+            + ([f"{more} GRU layer(s)"] if more > 0 else []))
 
 
 def start_from(model, source, grown: bool) -> None:
-    """Give `model` the weights of the trained `source`, layer by layer. `grown` (see `grows`): `model` is
+    """Give `model` the weights of the trained `source`, layer by layer. `grown` (see `growth`): `model` is
     `source`'s type 3 architecture with the lookahead skip or further GRU layers added; the new layers keep their
     fresh weights, and the gain layer's weights for the new inputs (the last rows of its kernel) start at zero,
     so the grown model starts out giving exactly the source's gains."""

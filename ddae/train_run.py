@@ -14,7 +14,7 @@ import numpy as np
 from .cli import quiet_tensorflow
 from .errors import DenoiserError
 from .losses import check_loss, check_reference, identity_loss, make_loss
-from .models import architecture, build_model, grows, gru_layers, start_from
+from .models import architecture, build_model, growth, gru_layers, start_from
 from .normalise import Normaliser
 from .plotting import save_training_curve
 from .runs import MODEL_FILE, new_run_name, save_run
@@ -230,11 +230,11 @@ def train(cfg: dict, progress=None) -> Path:
     keras.utils.set_random_seed(cfg["SEED"])
     tf.config.experimental.enable_op_determinism()
     strategy = _strategy(int(cfg.get("DEVICES", 1)), cfg["BATCH_SIZE"], cfg["LEARNING_RATE"])
-    grown = init is not None and grows(arch, init.arch)  # the skip or GRU layers added to init's network
+    added = growth(arch, init.arch) if init is not None else []  # the skip or GRU layers added to init's network
     with strategy.scope():
         model = build_model(arch)
         if init is not None:
-            start_from(model, init.model, grown)
+            start_from(model, init.model, bool(added))
         loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels], reference)
         rate = learning_rate(schedule, cfg["LEARNING_RATE"], cfg["EPOCHS"] * len(data.train))
         model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=cfg["CLIPNORM"] or None), loss=loss,
@@ -251,10 +251,7 @@ def train(cfg: dict, progress=None) -> Path:
                  keras.callbacks.TensorBoard(log_dir=str(logs_dir / "tensorboard")), guard]
     if init is not None:
         print(f"starting from the weights of {init.path}")
-        if grown:
-            added = [what for what, new in (("the lookahead skip", arch["skip"] and not init.arch.get("skip", False)),
-                                            (f"{gru_layers(arch) - gru_layers(init.arch)} GRU layer(s)",
-                                             gru_layers(arch) > gru_layers(init.arch))) if new]
+        if added:
             print(f"note: {' and '.join(added)} added to {init.path.name}; their weights into the gain layer start at zero")
         if init.config.get("loss") not in (None, cfg["LOSS"]):
             print(f"note: {init.path.name} was trained with the {init.config['loss']!r} loss; this run uses "
