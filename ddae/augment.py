@@ -33,16 +33,26 @@ def random_eq(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return lfilter(b, a, x)
 
 
-def synthetic_rir(sample_rate: int, rng: np.random.Generator) -> np.ndarray:
-    """An impulse response: a direct path, then exponentially decaying noise (RT60 0.15-1.0 s) whose onset is
-    spread over the first few ms, like a small or medium room."""
-    rt60 = rng.uniform(0.15, 1.0)
-    n = int(min(1.2 * rt60, 1.0) * sample_rate)
+def synthetic_rir(sample_rate: int, rng: np.random.Generator, rt60_s=(0.15, 1.0), drr_db=(0.0, 12.0),
+                  bands: bool = False, max_seconds: float = 1.0) -> np.ndarray:
+    """An impulse response: a direct path, then exponentially decaying noise (RT60 drawn from `rt60_s`; by
+    default 0.15-1.0 s, a small or medium room) whose onset is spread over the first few ms, at a
+    direct-to-reverberant ratio drawn from `drr_db`, cut at `max_seconds`. With `bands`, the tail decays faster above a crossover
+    (500-3000 Hz; RT60 there 40-90 % of the one below), as air and walls absorb high frequencies in real rooms."""
+    rt60 = rng.uniform(*rt60_s)
+    n = int(min(1.2 * rt60, max_seconds) * sample_rate)
     t = np.arange(n) / sample_rate
     tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
+    if bands:
+        from scipy.signal import butter, sosfilt
+
+        crossover = rng.uniform(500.0, 3000.0)
+        high = rng.standard_normal(n) * np.exp(-6.9 * t / (rt60 * rng.uniform(0.4, 0.9)))
+        tail = (sosfilt(butter(4, crossover, btype="lowpass", fs=sample_rate, output="sos"), tail)
+                + sosfilt(butter(4, crossover, btype="highpass", fs=sample_rate, output="sos"), high))
     onset = int(rng.uniform(0.002, 0.01) * sample_rate)
     tail[:onset] = 0.0
-    h = tail * 10 ** (rng.uniform(-12, 0) / 20) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)  # direct-to-reverberant ratio 0-12 dB
+    h = tail * 10 ** (rng.uniform(-drr_db[1], -drr_db[0]) / 20) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)
     h[0] = 1.0
     return h
 

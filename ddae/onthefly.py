@@ -8,7 +8,7 @@ keeps only the noise types, SNR -5..20 dB and levels -40..-15 dBFS):
   low rumble); a faint white floor on some;
 - a random second-order EQ (tilt, bump or dip), drawn separately for speech and for noise;
 - a room on some: a measured or synthetic impulse response; the target keeps the direct path and the
-  first 50 ms, the input gets the whole response;
+  first 50 ms, the input gets the whole response ('rooms' augmentation: more rooms, and longer ones);
 - a telephone channel on some (300-3400 Hz band-pass through 8 kHz; features then hold nothing above
   4 kHz, exactly as an 8 kHz file gives), hard clipping on a few, 16-bit quantisation on half.
 Batch b of epoch e comes from the seed (seed, e, b): the same run gives the same batches, resumed or not.
@@ -30,12 +30,17 @@ from .settings import FeatureSettings
 from .synth import noise_excerpt
 
 FULL = dict(clean=0.08, babble=0.12, generated=0.18, floor=0.3, eq_speech=0.5, eq_noise=0.5, reverb=0.2,
-            telephone=0.15, clip=0.04, quantise=0.5, level_dbfs=(-50.0, -5.0), snr_db=(-5.0, 30.0))
+            telephone=0.15, clip=0.04, quantise=0.5, level_dbfs=(-50.0, -5.0), snr_db=(-5.0, 30.0),
+            rt60_s=(0.15, 1.0), drr_db=(0.0, 12.0), rir_bands=False, rir_seconds=1.0)
 # 'basic': the noise types and SNRs only, at moderate levels: no EQ, rooms, telephone band, clipping or
 # quantisation (what the first pretrained models' recipe mostly was), to measure what augmentation buys
 BASIC = {**FULL, "eq_speech": 0.0, "eq_noise": 0.0, "reverb": 0.0, "telephone": 0.0, "clip": 0.0, "quantise": 0.0,
          "level_dbfs": (-40.0, -15.0), "snr_db": (-5.0, 20.0)}
-AUGMENTATIONS = {"full": FULL, "basic": BASIC}
+# 'rooms': 'full' with more rooms and a wider range of them (30 % of mixtures; synthetic ones with RT60 0.2-2.5 s,
+# as long as the measured halls and churches, a direct-to-reverberant ratio of -3..12 dB, and a tail that decays
+# faster at high frequencies, as real rooms do)
+ROOMS = {**FULL, "reverb": 0.3, "rt60_s": (0.2, 2.5), "drr_db": (-3.0, 12.0), "rir_bands": True, "rir_seconds": 3.0}
+AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS}
 SEGMENT_SECONDS = (2.0, 4.0)
 
 
@@ -53,12 +58,14 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
         speech[at:at + len(utt)] = utt
     if rng.random() < p["eq_speech"]:
         speech = augment.random_eq(speech, rng)
-    target, wet = speech, speech
+    target, wet, room = speech, speech, False
     if rng.random() < p["reverb"]:
         use_real = m.rirs and rng.random() < 0.4
-        rir = m.rirs[int(rng.integers(len(m.rirs)))] if use_real else augment.synthetic_rir(sr, rng)
+        rir = m.rirs[int(rng.integers(len(m.rirs)))] if use_real else augment.synthetic_rir(
+            sr, rng, p["rt60_s"], p["drr_db"], p["rir_bands"], p["rir_seconds"])
         target, wet = augment.reverberate(speech, rir, sr)
-    info = {"speaker": spk, "noise": "none", "telephone": False}
+        room = True
+    info = {"speaker": spk, "noise": "none", "telephone": False, "room": room}
     noisy = wet.copy()
     if rng.random() >= p["clean"] and augment.rms(wet) > 0:
         noise, info["noise"] = _noise(m, n, spk, rng, p)

@@ -6,7 +6,7 @@ import pytest
 from ddae import augment
 from ddae.material import Material
 from ddae.normalise import Normaliser
-from ddae.onthefly import AudioBatches, example_features, mix_example
+from ddae.onthefly import FULL, ROOMS, AudioBatches, example_features, mix_example
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -58,6 +58,35 @@ def test_mixtures_cover_levels_silence_telephone_and_clipping(material):
     tel = next(e for e in exs if e["telephone"])
     noisy_lm, clean_lm, noisy_mag, clean_mag = example_features(tel, S)
     assert np.all(noisy_mag[:, 128:] == 0) and np.all(clean_mag[:, 128:] == 0)  # nothing above 4 kHz, as at 8 kHz
+
+
+def _rt60(h, sr=16000):
+    """T20 from the Schroeder integral, scaled to 60 dB."""
+    edc = np.cumsum(h[::-1] ** 2)[::-1]
+    edc_db = 10 * np.log10(edc / edc[0] + 1e-12)
+    return 3 * (np.argmax(edc_db < -25) - np.argmax(edc_db < -5)) / sr
+
+
+def test_rooms_augmentation_draws_more_and_longer_rooms(material):
+    sr = 16000
+    full = [augment.synthetic_rir(sr, np.random.default_rng(i)) for i in range(40)]
+    rooms = [augment.synthetic_rir(sr, np.random.default_rng(i), ROOMS["rt60_s"], ROOMS["drr_db"], True,
+                                   ROOMS["rir_seconds"]) for i in range(40)]
+    assert max(len(h) for h in full) <= sr and max(_rt60(h) for h in full) < 1.1
+    assert max(len(h) for h in rooms) > 2 * sr and max(len(h) for h in rooms) <= 3 * sr
+    assert max(_rt60(h) for h in rooms) > 1.5 and all(h[0] == 1.0 and np.all(np.isfinite(h)) for h in rooms)
+    from scipy.signal import butter, sosfilt
+
+    for i in range(5):  # with bands, the tail above the crossover (at most 3 kHz) dies out sooner
+        h = augment.synthetic_rir(sr, np.random.default_rng(i), (1.0, 1.0), (0.0, 0.0), True, 2.0)
+        low = sosfilt(butter(4, 400, fs=sr, output="sos"), h)
+        high = sosfilt(butter(4, 4000, btype="highpass", fs=sr, output="sos"), h)
+        assert _rt60(high) < 0.9 * _rt60(low)
+    counts = {}
+    for name, p in (("full", FULL), ("rooms", ROOMS)):
+        rng = np.random.default_rng(0)
+        counts[name] = sum(mix_example(material, 8000, rng, p)["room"] for _ in range(200))
+    assert 20 < counts["full"] < 60 and 40 < counts["rooms"] < 90 and counts["rooms"] > counts["full"]
 
 
 def test_memory_does_not_grow_with_batches(material):
