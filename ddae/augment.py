@@ -37,8 +37,9 @@ def synthetic_rir(sample_rate: int, rng: np.random.Generator, rt60_s=(0.15, 1.0)
                   bands: bool = False, max_seconds: float = 1.0) -> np.ndarray:
     """An impulse response: a direct path, then exponentially decaying noise (RT60 drawn from `rt60_s`; by
     default 0.15-1.0 s, a small or medium room) whose onset is spread over the first few ms, at a
-    direct-to-reverberant ratio drawn from `drr_db`, cut at `max_seconds`. With `bands`, the tail decays faster above a crossover
-    (500-3000 Hz; RT60 there 40-90 % of the one below), as air and walls absorb high frequencies in real rooms."""
+    direct-to-reverberant ratio drawn from `drr_db`, cut at `max_seconds`. With `bands`, the tail decays
+    faster above a crossover (500-3000 Hz; RT60 there 40-90 % of the one below), as air and walls absorb high
+    frequencies in real rooms."""
     rt60 = rng.uniform(*rt60_s)
     n = int(min(1.2 * rt60, max_seconds) * sample_rate)
     t = np.arange(n) / sample_rate
