@@ -167,34 +167,68 @@ def architecture(model_type: int, n_mels: int, past: int, future: int, units: st
 
 
 def growth(arch: dict, source_arch: dict) -> list[str]:
-    """What `arch` adds to `source_arch` (type 3): the lookahead skip, more GRU layers; empty when nothing."""
+    """What `arch` adds to `source_arch` (type 3): the lookahead skip, more GRU layers, more units per layer;
+    empty when nothing."""
     if arch["model_type"] != 3 or source_arch["model_type"] != 3:
         return []
     more = gru_layers(arch) - gru_layers(source_arch)
+    wider = int(arch["units"]) - int(source_arch["units"])
     return ((["the lookahead skip"] if arch.get("skip") and not source_arch.get("skip", False) else [])
-            + ([f"{more} GRU layer(s)"] if more > 0 else []))
+            + ([f"{more} GRU layer(s)"] if more > 0 else [])
+            + ([f"{wider} units per layer"] if wider > 0 else []))
+
+
+def embed(fresh, old, blocks: int = 1, in_axis: int | None = None, widths: tuple[int, int] | None = None,
+          parts: int = 1):
+    """A grown layer's weight: `old` written into a copy of the larger `fresh`. The last axis holds `blocks`
+    output blocks (a GRU's z, r and h gates), each grown at its end; `in_axis` (None for a bias) holds `parts`
+    concatenated inputs of `widths` = (old, new) each, grown at their ends. Every weight from a new input into an
+    old output starts at zero, so the old outputs do not change; the new outputs keep their fresh weights."""
+    import numpy as np
+
+    new = np.array(fresh, copy=True)
+    o_out, n_out = old.shape[-1] // blocks, new.shape[-1] // blocks
+    cols = [(slice(b * o_out, (b + 1) * o_out), slice(b * n_out, b * n_out + o_out)) for b in range(blocks)]
+    if in_axis is None:
+        for old_cols, new_cols in cols:
+            new[..., new_cols] = old[..., old_cols]
+        return new
+    o_in, n_in = widths or (old.shape[in_axis], new.shape[in_axis])
+    for _, new_cols in cols:
+        new[..., new_cols] = 0.0
+    for p in range(parts):
+        for old_cols, new_cols in cols:
+            dst, src = [slice(None)] * new.ndim, [slice(None)] * old.ndim
+            dst[in_axis], dst[-1] = slice(p * n_in, p * n_in + o_in), new_cols
+            src[in_axis], src[-1] = slice(p * o_in, (p + 1) * o_in), old_cols
+            new[tuple(dst)] = old[tuple(src)]
+    return new
 
 
 def start_from(model, source, grown: bool) -> None:
     """Give `model` the weights of the trained `source`, layer by layer. `grown` (see `growth`): `model` is
-    `source`'s type 3 architecture with the lookahead skip or further GRU layers added; the new layers keep their
-    fresh weights, and the gain layer's weights for the new inputs (the last rows of its kernel) start at zero,
-    so the grown model starts out giving exactly the source's gains."""
-    import numpy as np
-
+    `source`'s type 3 architecture with the lookahead skip, further GRU layers or more units per layer added. The
+    new layers and units keep their fresh weights; every weight from a new input into an old output (a new
+    unit into an old unit's gates, the gain layer's rows for new inputs) starts at zero, so the grown model starts
+    out giving exactly the source's gains, and the new units learn from there."""
     if not grown:
         model.set_weights(source.get_weights())
         return
     names = {layer.name for layer in source.layers}
+    u_old = int(source.get_layer("front_0").get_weights()[1].shape[0])
+    u_new = int(model.get_layer("front_0").get_weights()[1].shape[0])
     for layer in model.layers:
         if not layer.weights or layer.name not in names:
             continue
-        old = source.get_layer(layer.name).get_weights()
+        old, fresh = source.get_layer(layer.name).get_weights(), layer.get_weights()
         if layer.name == "gains":
-            kernel = np.zeros(layer.get_weights()[0].shape, dtype=old[0].dtype)
-            kernel[:old[0].shape[0]] = old[0]
-            old = [kernel] + old[1:]
-        layer.set_weights(old)
+            parts = old[0].shape[0] // u_old
+            weights = [embed(fresh[0], old[0], in_axis=0, widths=(u_old, u_new), parts=parts), old[1]]
+        elif layer.name.startswith("gru_"):  # kernel, recurrent kernel, bias (2, 3 units): gates z, r, h
+            weights = [embed(fresh[0], old[0], 3, 0), embed(fresh[1], old[1], 3, 0), embed(fresh[2], old[2], 3)]
+        else:  # the front end's Conv1D: kernel (time, inputs, units), bias
+            weights = [embed(fresh[0], old[0], in_axis=1), embed(fresh[1], old[1])]
+        layer.set_weights(weights)
 
 
 def n_inputs(arch: dict) -> int:

@@ -37,7 +37,7 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     # settings the interrupted run did not know yet take their defaults (a run from before LOOKAHEAD_SKIP had
     # none, whatever the default is now); a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "LOSS_REFERENCE": "noisy", **saved,
+    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "GROW_UNITS": 0, "LOSS_REFERENCE": "noisy", **saved,
             "RESUME": name, "EPOCHS": epochs}, name
 
 
@@ -127,7 +127,10 @@ def _init_run(cfg: dict):
              "SAMPLE_RATE": init.settings.sample_rate, "LOG_FLOOR": init.settings.log_floor}
     if arch["model_type"] == 3:  # LOOKAHEAD_SKIP on a run without the skip grows it (models.start_from)
         skip = bool(arch.get("skip", False)) or (bool(cfg.get("LOOKAHEAD_SKIP")) and arch["future"] > 0)
-        taken.update(RECURRENT_UNITS=arch["units"], LOOKAHEAD_SKIP=skip,  # RECURRENT_LAYERS beyond init's grow it
+        grow = int(cfg.get("GROW_UNITS", 0))
+        if grow < 0:
+            raise DenoiserError(f"grow_units must be 0 or more, got {grow}")
+        taken.update(RECURRENT_UNITS=int(arch["units"]) + grow, LOOKAHEAD_SKIP=skip,  # RECURRENT_LAYERS beyond init's grow it
                      RECURRENT_LAYERS=max(gru_layers(arch), int(cfg.get("RECURRENT_LAYERS", 2))))
     else:
         taken.update(CONTEXT_PAST=arch["past"], UNITS=arch["units"], FILTERS=arch["filters"])

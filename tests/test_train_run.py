@@ -279,3 +279,30 @@ def test_material_without_speech_or_noise_is_a_clear_error(tmp_path):
     with pytest.raises(DenoiserError, match="speech.csv and noise.csv"):
         train_run.train(train_config("", tmp_path / "models", 3, 0, 0, MATERIAL=str(tmp_path)))
     assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_fine_tuning_with_grow_units_widens_the_run_and_starts_from_its_gains(feature_dir, runs, tmp_path, capsys):
+    """GROW_UNITS widens a type 3 run's front end and GRUs (here together with a third GRU); the wider run gives
+    the source's gains in Keras and in its ONNX export until it trains, and its new units then learn."""
+    from ddae.models import gru_layers
+
+    source = load_run(runs["recurrent_skip"], backend="keras")
+    u = source.arch["units"]
+    out = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_skip"]),
+                                       EPOCHS=1, LEARNING_RATE=1e-12, GROW_UNITS=8, RECURRENT_LAYERS=3))
+    assert "8 units per layer" in capsys.readouterr().out
+    keras_run, onnx_run = load_run(out, backend="keras"), load_run(out, backend="onnx")
+    assert keras_run.arch == {**source.arch, "units": u + 8, "gru_layers": 3}
+    assert keras_run.model.get_layer("gru_0").get_weights()[1].shape == (u + 8, 3 * (u + 8))
+    x = np.random.default_rng(0).normal(size=(2, 40, source.model.input_shape[-1])).astype("float32")
+    np.testing.assert_allclose(keras_run.model.predict(x, verbose=0), source.model.predict(x, verbose=0), atol=1e-5)
+    logmel = np.random.default_rng(1).normal(-8.0, 3.0, (120, source.settings.n_mels)).astype("float32")
+    np.testing.assert_allclose(predict_gains(onnx_run, logmel), predict_gains(source, logmel), atol=1e-4)
+    # the new units are not dead: a real learning rate moves the gains away from the source's
+    trained = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_skip"]),
+                                           EPOCHS=1, GROW_UNITS=8))
+    new_cols = load_run(trained, backend="keras").model.get_layer("gains").get_weights()[0][u:u + 8]
+    assert np.abs(new_cols).max() > 0
+    with pytest.raises(DenoiserError, match="grow_units must be 0 or more"):
+        train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_skip"]),
+                                     GROW_UNITS=-1))
