@@ -33,6 +33,21 @@ def random_eq(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return lfilter(b, a, x)
 
 
+SPEEDS = (0.85, 0.9, 0.95, 1.05, 1.1, 1.15)  # speed perturbation factors (Kaldi's 0.9/1.1, a little wider)
+
+
+def speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """x played `factor` times faster, tempo and pitch together (sox's `speed`, Kaldi's speed perturbation):
+    band-limited resampling by a ratio of small integers, so the result is 1/factor as long and its
+    formants and pitch move by `factor`: a new voice from the same speaker, a new noise from the same file."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    r = Fraction(1 / factor).limit_denominator(40)
+    return resample_poly(np.asarray(x, np.float64), r.numerator, r.denominator)
+
+
 def synthetic_rir(sample_rate: int, rng: np.random.Generator, rt60_s=(0.15, 1.0), drr_db=(0.0, 12.0),
                   bands: bool = False, max_seconds: float = 1.0) -> np.ndarray:
     """An impulse response: a direct path, then exponentially decaying noise (RT60 drawn from `rt60_s`; by

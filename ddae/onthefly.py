@@ -7,6 +7,8 @@ keeps only the noise types, SNR -5..20 dB and levels -40..-15 dBFS):
   uniformly), babble of 3-6 other training speakers, or a generated stationary noise (white, pink, brown,
   low rumble); a faint white floor on some;
 - a random second-order EQ (tilt, bump or dip), drawn separately for speech and for noise;
+- ('speed' augmentation) the speech, and a recorded noise, played 0.85-1.15 times as fast on half of the
+  mixtures each (tempo and pitch together: new voices and new noises from the same recordings);
 - a room on some: a measured or synthetic impulse response; the target keeps the direct path and the
   first 50 ms, the input gets the whole response ('rooms' augmentation: more rooms, and longer ones);
 - a telephone channel on some (300-3400 Hz band-pass through 8 kHz; features then hold nothing above
@@ -40,7 +42,10 @@ BASIC = {**FULL, "eq_speech": 0.0, "eq_noise": 0.0, "reverb": 0.0, "telephone": 
 # as long as the measured halls and churches, a direct-to-reverberant ratio of -3..12 dB, and a tail that decays
 # faster at high frequencies, as real rooms do)
 ROOMS = {**FULL, "reverb": 0.3, "rt60_s": (0.2, 2.5), "drr_db": (-3.0, 12.0), "rir_bands": True, "rir_seconds": 3.0}
-AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS}
+# 'speed': 'rooms' plus speed perturbation of the speech and of recorded noises (half of the mixtures each;
+# factors in augment.SPEEDS), against the few hours of speech and noise overfitting
+SPEED = {**ROOMS, "speed_speech": 0.5, "speed_noise": 0.5}
+AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS, "speed": SPEED}
 SEGMENT_SECONDS = (2.0, 4.0)
 
 
@@ -49,6 +54,8 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
     probabilities and ranges (FULL or BASIC)."""
     sr = m.sr
     spk, utt = m.utterance(rng)
+    if p.get("speed_speech") and rng.random() < p["speed_speech"]:  # (no draw without it: older recipes unchanged)
+        utt = augment.speed(utt, augment.SPEEDS[int(rng.integers(len(augment.SPEEDS)))])
     speech = np.zeros(n)
     if len(utt) >= n:
         start = int(rng.integers(0, len(utt) - n + 1))
@@ -102,6 +109,9 @@ def _noise(m: Material, n: int, speaker: str, rng: np.random.Generator, p: dict)
         kind = ("white", "pink", "brown", "rumble")[int(rng.integers(4))]
         return generated_noise(kind, n, m.sr, rng).astype(np.float64), kind
     source, x = m.noise_file(rng)
+    if p.get("speed_noise") and rng.random() < p["speed_noise"]:
+        f = augment.SPEEDS[int(rng.integers(len(augment.SPEEDS)))]
+        return augment.speed(noise_excerpt(x, int(np.ceil(n * f)) + 64, rng), f)[:n], source
     return noise_excerpt(x, n, rng), source
 
 

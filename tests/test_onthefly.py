@@ -6,7 +6,7 @@ import pytest
 from ddae import augment
 from ddae.material import Material
 from ddae.normalise import Normaliser
-from ddae.onthefly import FULL, ROOMS, AudioBatches, example_features, mix_example
+from ddae.onthefly import FULL, ROOMS, SPEED, AudioBatches, example_features, mix_example
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -87,6 +87,36 @@ def test_rooms_augmentation_draws_more_and_longer_rooms(material):
         rng = np.random.default_rng(0)
         counts[name] = sum(mix_example(material, 8000, rng, p)["room"] for _ in range(200))
     assert 20 < counts["full"] < 60 and 40 < counts["rooms"] < 90 and counts["rooms"] > counts["full"]
+
+
+def test_speed_perturbation_moves_tempo_and_pitch_and_leaves_older_recipes_alone(material):
+    sr = 16000
+    tone = np.sin(2 * np.pi * 1000 * np.arange(sr) / sr)
+    for f in augment.SPEEDS:
+        y = augment.speed(tone, f)
+        assert abs(len(y) - sr / f) <= 2
+        assert abs(np.argmax(np.abs(np.fft.rfft(y))) * sr / len(y) - 1000 * f) < 2  # the tone moved by f
+    rng = np.random.default_rng(3)
+    y = augment.speed(rng.standard_normal(sr), 0.9)  # band-limited: no new energy at the top of the band
+    assert np.all(np.isfinite(y)) and 0.8 < augment.rms(y) < 1.2
+
+    def mixes(p, seed=1):
+        rng = np.random.default_rng(seed)
+        return [mix_example(material, 8000, rng, p) for _ in range(12)]
+
+    # without the speed keys, or with them at zero, the older recipes draw exactly what they drew before
+    rng = np.random.default_rng(1)  # (what 'full' drew before 'speed' existed, on the miniature material)
+    drawn = [(x["speaker"], x["noise"], x["room"]) for x in (mix_example(material, 8000, rng, FULL) for _ in range(6))]
+    assert drawn == [("speechocean762:0001", "babble", False), ("speechocean762:0002", "berlin", False),
+                     ("speechocean762:0003", "brown", True), ("speechocean762:0003", "none", False),
+                     ("librispeech:104", "street", True), ("speechocean762:0007", "berlin", False)]
+    for p in (FULL, ROOMS):
+        same = mixes({**p, "speed_speech": 0.0, "speed_noise": 0.0})
+        assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(mixes(p), same))
+    fast = mixes(SPEED)
+    assert all(len(x["clean"]) == 8000 and np.all(np.isfinite(x["noisy"])) for x in fast)
+    assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(fast, mixes(SPEED)))  # seeded
+    assert not all(_same(a["clean"], b["clean"]) for a, b in zip(fast, mixes(ROOMS)))
 
 
 def test_memory_does_not_grow_with_batches(material):
