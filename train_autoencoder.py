@@ -27,6 +27,7 @@ FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
 RECURRENT_UNITS = 192  # type 3: width of the conv front end and of each GRU (the shipped models: 192)
 RECURRENT_LAYERS = 2  # type 3: GRU layers (the shipped models: 2); with INIT_FROM a run with fewer, the new ones are added on top (their weights into the gain layer start at zero)
 GROW_UNITS = 0  # type 3 with INIT_FROM: widen the run's front end and GRUs by this many units (the new units' weights into the old ones and into the gain layer start at zero)
+BAND_FILTERS = 0  # type 3: channels of a band front end (two convolutions along the mel axis of each frame, GTCRN-style) feeding the first front-end layer; 0 = none; with INIT_FROM a run without it, it is added (its weights into the front end start at zero)
 LOOKAHEAD_SKIP = True  # type 3 with a lookahead: the gain layer also gets the front-end output of the frame it gains, held back CONTEXT_FUTURE frames (not only through the GRUs' memory); with INIT_FROM a run without it, the skip is added (its new weights start at zero)
 DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
 LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mixed' (compressed + linear), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)

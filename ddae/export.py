@@ -109,7 +109,7 @@ def recurrent_graph(run: Run):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from .models import FRONT_KERNEL, gru_layers
+    from .models import BAND_KERNEL, FRONT_KERNEL, band_filters, band_outputs, gru_layers
 
     m, arch = run.model, run.arch
     units, n_in, n_mels = int(arch["units"]), run.norm.n_features, run.settings.n_mels
@@ -138,6 +138,22 @@ def recurrent_graph(run: Run):
         return joined
 
     h, width, feats = "noisy_logmel", n_in, []
+    if band_filters(arch):  # per frame, no state: frames as the batch of a (channels, 1, n_mels) image
+        ch, pad = int(arch.get("channels", 1)), BAND_KERNEL // 2
+        b = node("Reshape", [h, const("bands_image_shape", np.array([-1, ch, 1, n_mels], np.int64))], ["bands_image"])
+        for i, stride in enumerate((1, 2)):
+            kernel, bias = m.get_layer(f"bands_{i}").get_weights()  # (1, k, in, out), (out,)
+            b = node("Tanh", [node("Conv", [b, const(f"bands_{i}_w", kernel.transpose(3, 2, 0, 1).astype(np.float32)),
+                                            const(f"bands_{i}_b", bias.astype(np.float32))], [f"bands_{i}_conv"],
+                                   pads=[0, pad, 0, pad], strides=[1, stride])], [f"bands_{i}_tanh"])
+        b = node("Transpose", [b], ["bands_last"], perm=[0, 2, 3, 1])  # (frames, 1, bands, filters), as Keras
+        lead = node("Slice", [node("Shape", [h], ["frames_shape"]), const("lead_from", [0]), const("lead_to", [2]),
+                              const("lead_axis", [0])], ["frames_lead"])
+        shape = node("Concat", [lead, const("bands_width", np.array([band_outputs(arch)], np.int64))],
+                     ["bands_flat_shape"], axis=0)
+        b = node("Reshape", [b, shape], ["bands_flat"])
+        h = node("Concat", [h, b], ["frames_and_bands"], axis=2)
+        width = n_in + band_outputs(arch)
     for i in range(2):  # causal Conv1D: the carried frames, then this call's frames
         kernel, bias = m.get_layer(f"front_{i}").get_weights()  # (k + 1, in, out), (out,)
         joined = with_past(h, k, width, f"front_{i}")

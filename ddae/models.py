@@ -16,7 +16,10 @@ training, evaluation, offline denoising, block processing and streaming all run 
   GRUs (`gru_layers`, two unless chosen), and a dense sigmoid layer over the concatenated conv and GRU
   outputs. Its state is carried across streaming chunks and across the blocks of long files. With a lookahead
   and `skip`, the gain layer also gets the front-end output of the frame it gains (held back `delay` frames),
-  so that frame reaches it directly and not only through the GRUs' memory.
+  so that frame reaches it directly and not only through the GRUs' memory. With `band_filters`, a band front
+  end in the spirit of GTCRN's encoder first looks at each frame along the mel axis: two convolutions over the
+  bands (kernel 5, tanh; the second halves the axis), whose per-band features go into the first front-end
+  layer beside the frames themselves. It works on one frame at a time, so it carries no state.
 
 `build_model` gives the training model (zero state at the start of every sequence); `stream_model` wires
 the same layers with their state as explicit inputs and outputs: (frames, *state) -> (gains, *state).
@@ -29,6 +32,7 @@ from .errors import DenoiserError
 
 MODEL_TYPES = (1, 2, 3)
 FRONT_KERNEL = 3  # type 3: kernel of each causal front-end convolution
+BAND_KERNEL = 5  # type 3 with band filters: bands each convolution over the mel axis spans
 
 
 def receptive_field(model_type: int, past: int, future: int) -> int:
@@ -127,6 +131,8 @@ def _wire(w: _Wiring, x, arch: dict):
     elif t == 3:
         u = int(arch["units"])
         h = x
+        if band_filters(arch):
+            h = layers.Concatenate(name="frames_and_bands")([x, _bands(w, x, arch)])
         for i in range(2):
             h = w.causal(h, FRONT_KERNEL, f"front_{i}")
             h = w.layer(f"front_{i}", lambda n: layers.Conv1D(u, FRONT_KERNEL, activation="tanh", name=n))(h)
@@ -142,6 +148,29 @@ def _wire(w: _Wiring, x, arch: dict):
     return w.layer("gains", lambda n: layers.Dense(n_mels, activation="sigmoid", name=n))(h)
 
 
+def _bands(w: _Wiring, x, arch: dict):
+    """The band front end: (batch, T, channels x n_mels) -> (batch, T, n_mels / 2 x band_filters), per frame."""
+    layers, f = w.keras.layers, band_filters(arch)
+    ch, n = arch.get("channels", 1), arch["n_mels"]
+    b = layers.Reshape((-1, ch, n), name="bands_image")(x)
+    b = layers.Permute((1, 3, 2), name="bands_then_channels_in")(b)  # (batch, T, n_mels, channels)
+    for i, stride in enumerate((1, 2)):
+        b = layers.ZeroPadding2D(((0, 0), (BAND_KERNEL // 2, BAND_KERNEL // 2)), name=f"bands_{i}_edges")(b)
+        b = w.layer(f"bands_{i}", lambda nm, s=stride: layers.Conv2D(f, (1, BAND_KERNEL), strides=(1, s),
+                                                                     activation="tanh", name=nm))(b)
+    return layers.Reshape((-1, band_outputs(arch)), name="bands_flat")(b)
+
+
+def band_filters(arch: dict) -> int:
+    """Type 3's band front-end channels (0: none; runs saved before it existed have none)."""
+    return int(arch.get("band_filters", 0))
+
+
+def band_outputs(arch: dict) -> int:
+    """Features the band front end adds to each frame."""
+    return (arch["n_mels"] + 1) // 2 * band_filters(arch)
+
+
 def gru_layers(arch: dict) -> int:
     """Type 3's number of GRU layers (runs saved before it could be chosen have two)."""
     return int(arch.get("gru_layers", 2))
@@ -149,17 +178,21 @@ def gru_layers(arch: dict) -> int:
 
 def architecture(model_type: int, n_mels: int, past: int, future: int, units: str = "512,256,128,256,512",
                  filters: str = "16,32", recurrent_units: int = 128, dropout: float = 0.0, channels: int = 1,
-                 skip: bool = False, recurrent_layers: int = 2) -> dict:
+                 skip: bool = False, recurrent_layers: int = 2, band_filters: int = 0) -> dict:
     """The description saved with a run, from which its layers are rebuilt (`skip`: type 3 with a lookahead
     only; runs saved before it existed have no such key and are read as without; `recurrent_layers`: type 3's
-    GRU layers, at least 1)."""
+    GRU layers, at least 1; `band_filters`: type 3's band front end, 0 for none)."""
     if model_type not in MODEL_TYPES:
         raise DenoiserError(f"model_type must be 1 (dense), 2 (convolutional) or 3 (recurrent), got {model_type}")
     if past < 0 or future < 0:
         raise DenoiserError("context frames must be >= 0")
     if int(recurrent_layers) < 1:
         raise DenoiserError(f"recurrent_layers must be at least 1, got {recurrent_layers}")
+    if int(band_filters) < 0:
+        raise DenoiserError(f"band_filters must be 0 or more, got {band_filters}")
     extra = {"gru_layers": int(recurrent_layers)} if model_type == 3 else {}
+    if model_type == 3 and int(band_filters):
+        extra["band_filters"] = int(band_filters)
     return {**extra, "model_type": int(model_type), "n_mels": int(n_mels), "past": 0 if model_type == 3 else int(past),
             "future": int(future), "units": int(recurrent_units) if model_type == 3 else str(units),
             "filters": str(filters), "dropout": float(dropout), "channels": int(channels),
@@ -167,15 +200,16 @@ def architecture(model_type: int, n_mels: int, past: int, future: int, units: st
 
 
 def growth(arch: dict, source_arch: dict) -> list[str]:
-    """What `arch` adds to `source_arch` (type 3): the lookahead skip, more GRU layers, more units per layer;
-    empty when nothing."""
+    """What `arch` adds to `source_arch` (type 3): the lookahead skip, more GRU layers, more units per layer,
+    the band front end; empty when nothing."""
     if arch["model_type"] != 3 or source_arch["model_type"] != 3:
         return []
     more = gru_layers(arch) - gru_layers(source_arch)
     wider = int(arch["units"]) - int(source_arch["units"])
     return ((["the lookahead skip"] if arch.get("skip") and not source_arch.get("skip", False) else [])
             + ([f"{more} GRU layer(s)"] if more > 0 else [])
-            + ([f"{wider} units per layer"] if wider > 0 else []))
+            + ([f"{wider} units per layer"] if wider > 0 else [])
+            + (["the band front end"] if band_filters(arch) and not band_filters(source_arch) else []))
 
 
 def embed(fresh, old, blocks: int = 1, in_axis: int | None = None, widths: tuple[int, int] | None = None,
@@ -207,7 +241,8 @@ def embed(fresh, old, blocks: int = 1, in_axis: int | None = None, widths: tuple
 
 def start_from(model, source, grown: bool) -> None:
     """Give `model` the weights of the trained `source`, layer by layer. `grown` (see `growth`): `model` is
-    `source`'s type 3 architecture with the lookahead skip, further GRU layers or more units per layer added. The
+    `source`'s type 3 architecture with the lookahead skip, further GRU layers, more units per layer or the band
+    front end (whose features enter the first front-end layer as new inputs) added. The
     new layers and units keep their fresh weights; every weight from a new input into an old output (a new
     unit into an old unit's gates, the gain layer's rows for new inputs) starts at zero, so the grown model starts
     out giving exactly the source's gains, and the new units learn from there."""

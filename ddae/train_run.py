@@ -14,7 +14,7 @@ import numpy as np
 from .cli import quiet_tensorflow
 from .errors import DenoiserError
 from .losses import check_loss, check_reference, identity_loss, make_loss
-from .models import architecture, build_model, growth, gru_layers, start_from
+from .models import architecture, band_filters, build_model, growth, gru_layers, start_from
 from .normalise import Normaliser
 from .plotting import save_training_curve
 from .runs import MODEL_FILE, new_run_name, save_run
@@ -131,7 +131,8 @@ def _init_run(cfg: dict):
         if grow < 0:
             raise DenoiserError(f"grow_units must be 0 or more, got {grow}")
         taken.update(RECURRENT_UNITS=int(arch["units"]) + grow, LOOKAHEAD_SKIP=skip,  # RECURRENT_LAYERS beyond init's grow it
-                     RECURRENT_LAYERS=max(gru_layers(arch), int(cfg.get("RECURRENT_LAYERS", 2))))
+                     RECURRENT_LAYERS=max(gru_layers(arch), int(cfg.get("RECURRENT_LAYERS", 2))),
+                     BAND_FILTERS=band_filters(arch) or int(cfg.get("BAND_FILTERS", 0)))  # BAND_FILTERS on a run without grows it
     else:
         taken.update(CONTEXT_PAST=arch["past"], UNITS=arch["units"], FILTERS=arch["filters"])
     return {**cfg, **taken}, init
@@ -223,7 +224,7 @@ def train(cfg: dict, progress=None) -> Path:
         raise
     arch = architecture(cfg["MODEL_TYPE"], data.base.n_mels, cfg["CONTEXT_PAST"], cfg["CONTEXT_FUTURE"], cfg["UNITS"],
                         cfg["FILTERS"], cfg["RECURRENT_UNITS"], cfg["DROPOUT"], data.norm.channels,
-                        cfg.get("LOOKAHEAD_SKIP", False), cfg.get("RECURRENT_LAYERS", 2))
+                        cfg.get("LOOKAHEAD_SKIP", False), cfg.get("RECURRENT_LAYERS", 2), cfg.get("BAND_FILTERS", 0))
     settings = dataclasses.replace(data.base, context_past=arch["past"], context_future=arch["future"])
 
     quiet_tensorflow(cfg["THREADS"])
@@ -255,7 +256,7 @@ def train(cfg: dict, progress=None) -> Path:
     if init is not None:
         print(f"starting from the weights of {init.path}")
         if added:
-            print(f"note: {' and '.join(added)} added to {init.path.name}; their weights into the gain layer start at zero")
+            print(f"note: {' and '.join(added)} added to {init.path.name}; the weights from them into the old layers start at zero")
         if init.config.get("loss") not in (None, cfg["LOSS"]):
             print(f"note: {init.path.name} was trained with the {init.config['loss']!r} loss; this run uses "
                   f"{cfg['LOSS']!r} (--loss {init.config['loss']} to keep it)")

@@ -70,6 +70,35 @@ def test_the_stream_model_carries_state_exactly(model_type, rng):
     assert np.max(np.abs(np.concatenate(out, 1) - np.asarray(model(x)))) < 1e-5
 
 
+def test_the_band_front_end_looks_along_the_bands_of_each_frame_and_streams_exactly(rng):
+    """band_filters: a (T, 2 x 64) input gains (T, 32 x filters) band features per frame, no state of its own (a
+    change at frame 20 reaches the band features of frame 20 only), and the stream model still equals the whole."""
+    import keras
+
+    arch = architecture(3, 64, 0, 2, recurrent_units=16, channels=2, band_filters=4)
+    assert arch["band_filters"] == 4 and "band_filters" not in architecture(3, 64, 0, 2, channels=2)
+    model = build_model(arch)
+    assert model.get_layer("front_0").kernel.shape[1] == 2 * 64 + 32 * 4
+    bands = keras.Model(model.input, model.get_layer("bands_flat").output)
+    x = rng.normal(size=(1, 40, 128)).astype(np.float32)
+    y = x.copy()
+    y[0, 20, 70] += 1.0  # band 6 of the second channel
+    diff = np.abs(np.asarray(bands(y)) - np.asarray(bands(x)))[0]
+    assert diff.shape == (40, 32 * 4) and np.all(diff[np.arange(40) != 20] == 0)
+    touched = np.flatnonzero(diff[20].reshape(32, 4).max(axis=1) > 0)  # band pairs whose features moved
+    assert 0 < touched.min() and touched.max() < 8  # near band 6, not across the spectrum
+    stream, shapes = stream_model(model, arch)
+    state = [np.zeros((1, *s), np.float32) for s in shapes]
+    out = []
+    for a, b in ((0, 1), (1, 13), (13, 40)):
+        g, *state = stream([x[:, a:b], *state])
+        out.append(np.asarray(g))
+        state = [np.asarray(v) for v in state]
+    assert np.max(np.abs(np.concatenate(out, 1) - np.asarray(model(x)))) < 1e-5
+    with pytest.raises(DenoiserError, match="band_filters"):
+        architecture(3, 64, 0, 2, band_filters=-1)
+
+
 def test_the_skip_gives_the_gain_layer_the_gained_frames_front_end_output(rng):
     """With LOOKAHEAD_SKIP, output t gets the front end at frame t - delay (zeros before the start), exactly; the
     stream model carries those frames across chunks; without a lookahead or the option there is no such path."""

@@ -306,3 +306,28 @@ def test_fine_tuning_with_grow_units_widens_the_run_and_starts_from_its_gains(fe
     with pytest.raises(DenoiserError, match="grow_units must be 0 or more"):
         train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_skip"]),
                                      GROW_UNITS=-1))
+
+
+def test_fine_tuning_with_band_filters_adds_the_band_front_end_and_starts_from_its_gains(feature_dir, runs, tmp_path, capsys):
+    """BAND_FILTERS on a run without a band front end adds one (its features enter the first front-end layer
+    through weights that start at zero): the grown run gives the source's gains until it trains; trained, the
+    band front end is used, and the ONNX export, which writes it out as its own operators, agrees with Keras."""
+    source = load_run(runs["recurrent_skip"], backend="keras")
+    out = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_skip"]),
+                                       EPOCHS=1, LEARNING_RATE=1e-12, BAND_FILTERS=4))
+    assert "the band front end" in capsys.readouterr().out
+    grown = load_run(out, backend="keras")
+    assert grown.arch == {**source.arch, "band_filters": 4}
+    x = np.random.default_rng(0).normal(size=(2, 40, source.model.input_shape[-1])).astype("float32")
+    np.testing.assert_allclose(grown.model.predict(x, verbose=0), source.model.predict(x, verbose=0), atol=1e-5)
+    trained = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_skip"]),
+                                           EPOCHS=1, LEARNING_RATE=3e-3, BAND_FILTERS=4))
+    keras_run, onnx_run = load_run(trained, backend="keras"), load_run(trained, backend="onnx")
+    n_in = source.model.input_shape[-1]
+    assert np.abs(keras_run.model.get_layer("front_0").get_weights()[0][:, n_in:]).max() > 0  # the bands are heard
+    logmel = np.random.default_rng(1).normal(-8.0, 3.0, (120, source.settings.n_mels)).astype("float32")
+    assert np.abs(predict_gains(keras_run, logmel) - predict_gains(source, logmel)).max() > 1e-4
+    np.testing.assert_allclose(predict_gains(onnx_run, logmel), predict_gains(keras_run, logmel), atol=1e-4)
+    # fine-tuning a run that has one keeps it
+    again = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(trained), EPOCHS=1))
+    assert load_run(again, backend="keras").arch["band_filters"] == 4
