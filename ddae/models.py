@@ -116,8 +116,7 @@ def _wire(w: _Wiring, x, arch: dict):
         if n_mels % (2 ** len(widths)):
             raise DenoiserError(f"type 2 needs n_mels divisible by {2 ** len(widths)} (one halving per filter layer)")
         last = max(1, context - 2 * len(widths))  # encoder layers see 3 frames each; the last layer the rest
-        h = layers.Reshape((-1, arch.get("channels", 1), n_mels), name="as_image")(x)
-        h = layers.Permute((1, 3, 2), name="bands_then_channels")(h)
+        h = _as_image(layers, x, arch, "")
         for i, n_ch in enumerate(widths):
             h = w.causal(h, 3, f"enc_{i}")
             h = layers.ZeroPadding2D(((0, 0), (1, 1)), name=f"enc_{i}_bands")(h)
@@ -148,12 +147,16 @@ def _wire(w: _Wiring, x, arch: dict):
     return w.layer("gains", lambda n: layers.Dense(n_mels, activation="sigmoid", name=n))(h)
 
 
+def _as_image(layers, x, arch: dict, prefix: str):
+    """(batch, T, channels x n_mels) -> (batch, T, n_mels, channels): each frame as a row of bands with channels."""
+    h = layers.Reshape((-1, arch.get("channels", 1), arch["n_mels"]), name=f"{prefix}as_image")(x)
+    return layers.Permute((1, 3, 2), name=f"{prefix}bands_then_channels")(h)
+
+
 def _bands(w: _Wiring, x, arch: dict):
     """The band front end: (batch, T, channels x n_mels) -> (batch, T, n_mels / 2 x band_filters), per frame."""
     layers, f = w.keras.layers, band_filters(arch)
-    ch, n = arch.get("channels", 1), arch["n_mels"]
-    b = layers.Reshape((-1, ch, n), name="bands_image")(x)
-    b = layers.Permute((1, 3, 2), name="bands_then_channels_in")(b)  # (batch, T, n_mels, channels)
+    b = _as_image(layers, x, arch, "bands_")
     for i, stride in enumerate((1, 2)):
         b = layers.ZeroPadding2D(((0, 0), (BAND_KERNEL // 2, BAND_KERNEL // 2)), name=f"bands_{i}_edges")(b)
         b = w.layer(f"bands_{i}", lambda nm, s=stride: layers.Conv2D(f, (1, BAND_KERNEL), strides=(1, s),
