@@ -9,6 +9,8 @@ keeps only the noise types, SNR -5..20 dB and levels -40..-15 dBFS):
 - a random second-order EQ (tilt, bump or dip), drawn separately for speech and for noise;
 - ('speed' augmentation) the speech, and a recorded noise, played 0.85-1.15 times as fast on half of the
   mixtures each (tempo and pitch together: new voices and new noises from the same recordings);
+- ('noises' augmentation) a second noise on some of the noisy mixtures, drawn as the first one is (recorded,
+  babble or generated, its own EQ) and 12 dB below to 3 dB above it: real scenes hold several sources at once;
 - a room on some: a measured or synthetic impulse response; the target keeps the direct path and the
   first 50 ms, the input gets the whole response ('rooms' augmentation: more rooms, and longer ones);
 - a telephone channel on some (300-3400 Hz band-pass through 8 kHz; features then hold nothing above
@@ -45,7 +47,10 @@ ROOMS = {**FULL, "reverb": 0.3, "rt60_s": (0.2, 2.5), "drr_db": (-3.0, 12.0), "r
 # 'speed': 'rooms' plus speed perturbation of the speech and of recorded noises (half of the mixtures each;
 # factors in augment.SPEEDS), against the few hours of speech and noise overfitting
 SPEED = {**ROOMS, "speed_speech": 0.5, "speed_noise": 0.5}
-AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS, "speed": SPEED}
+# 'noises': 'rooms' plus a second noise on 40 % of the noisy mixtures (two sources at once, as in a street cafe),
+# 12 dB below to 3 dB above the first; the SNR is against their sum. More noise scenes from 1.1 h of noise
+NOISES = {**ROOMS, "second_noise": 0.4, "second_noise_db": (-12.0, 3.0)}
+AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS, "speed": SPEED, "noises": NOISES}
 SEGMENT_SECONDS = (2.0, 4.0)
 
 
@@ -78,6 +83,13 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
         noise, info["noise"] = _noise(m, n, spk, rng, p)
         if rng.random() < p["eq_noise"]:
             noise = augment.random_eq(noise, rng)
+        if p.get("second_noise") and rng.random() < p["second_noise"]:  # (no draw without it: older recipes unchanged)
+            other, kind = _noise(m, n, spk, rng, p)
+            if rng.random() < p["eq_noise"]:
+                other = augment.random_eq(other, rng)
+            rel = 10 ** (rng.uniform(*p["second_noise_db"]) / 20) * augment.rms(noise) / (augment.rms(other) + 1e-12)
+            noise = noise + other * rel
+            info["noise"] = f"{info['noise']}+{kind}"
         snr = rng.uniform(*p["snr_db"])
         noisy = wet + noise * augment.rms(wet) / (augment.rms(noise) + 1e-12) * 10 ** (-snr / 20)
     if rng.random() < p["floor"]:

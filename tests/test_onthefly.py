@@ -6,7 +6,7 @@ import pytest
 from ddae import augment
 from ddae.material import Material
 from ddae.normalise import Normaliser
-from ddae.onthefly import FULL, ROOMS, SPEED, AudioBatches, example_features, mix_example
+from ddae.onthefly import FULL, NOISES, ROOMS, SPEED, AudioBatches, example_features, mix_example
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -117,6 +117,31 @@ def test_speed_perturbation_moves_tempo_and_pitch_and_leaves_older_recipes_alone
     assert all(len(x["clean"]) == 8000 and np.all(np.isfinite(x["noisy"])) for x in fast)
     assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(fast, mixes(SPEED)))  # seeded
     assert not all(_same(a["clean"], b["clean"]) for a, b in zip(fast, mixes(ROOMS)))
+
+
+def test_the_noises_augmentation_adds_a_second_noise_to_some_mixtures_and_leaves_older_recipes_alone(material):
+    def mixes(p, seed=2, k=40):
+        rng = np.random.default_rng(seed)
+        return [mix_example(material, 8000, rng, p) for _ in range(k)]
+
+    rooms, zero = mixes(ROOMS), mixes({**ROOMS, "second_noise": 0.0})
+    assert all(_same(a["noisy"], b["noisy"]) and a["noise"] == b["noise"] for a, b in zip(rooms, zero))
+    two = mixes(NOISES)
+    assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(two, mixes(NOISES)))  # seeded
+    pairs = [x["noise"] for x in two if "+" in x["noise"]]
+    noisy = [x for x in two if x["noise"] != "none"]
+    assert 0.2 < len(pairs) / len(noisy) < 0.65  # about 40 % of the noisy mixtures
+    kinds = {"babble", "white", "pink", "brown", "rumble", "cafe", "street", "berlin"}
+    assert all(set(p.split("+")) <= kinds for p in pairs)
+    assert all(np.all(np.isfinite(x["noisy"])) and len(x["noisy"]) == 8000 for x in two)
+    # with the second noise at 0 dB against the first, their sum sets the SNR: the noise is the mixture minus
+    # the speech, at the drawn SNR, and it is no longer one source's excerpt
+    p = {**NOISES, "second_noise": 1.0, "second_noise_db": (0.0, 0.0), "clean": 0.0, "reverb": 0.0, "floor": 0.0,
+         "telephone": 0.0, "clip": 0.0, "quantise": 0.0, "snr_db": (10.0, 10.0)}
+    for x in mixes(p, k=8):
+        n = x["noisy"] - x["clean"]
+        assert "+" in x["noise"]
+        assert abs(20 * np.log10(augment.rms(x["clean"]) / augment.rms(n)) - 10.0) < 0.01
 
 
 def test_memory_does_not_grow_with_batches(material):
