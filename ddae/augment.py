@@ -48,6 +48,48 @@ def speed(x: np.ndarray, factor: float) -> np.ndarray:
     return resample_poly(np.asarray(x, np.float64), r.numerator, r.denominator)
 
 
+TONAL_STYLES = ("chirps", "beeps", "whine")
+
+
+def tonal_noise(n: int, sample_rate: int, rng: np.random.Generator, style: str = "") -> np.ndarray:
+    """Tonal noise that pitched speech could be taken for, normalised to RMS 1: 'chirps' (bird song and
+    whistles: sweeps of 30-400 ms between 1 and 7 kHz with gaps), 'beeps' (one or two steady tones of 0.4-4 kHz
+    switched on and off: alarms, phones, appliances) or 'whine' (a tone of 0.3-7 kHz with up to two overtones,
+    slow vibrato and drift: kettles, motors, feedback). All below 0.45 of the rate."""
+    style = style or TONAL_STYLES[int(rng.integers(len(TONAL_STYLES)))]
+    top = 0.45 * sample_rate
+    f = np.zeros(n)  # instantaneous frequency (Hz), 0 = silent
+    if style == "chirps":
+        i = int(rng.integers(0, max(1, int(0.2 * sample_rate))))
+        while i < n:
+            m = int(rng.uniform(0.03, 0.4) * sample_rate)
+            a, b = rng.uniform(1000.0, min(7000.0, top), 2)
+            f[i:i + m] = np.geomspace(a, b, m)[: n - i]
+            i += m + int(rng.uniform(0.02, 0.5) * sample_rate)
+        partials = [(1.0, 1.0)] + ([(2.0, rng.uniform(0.1, 0.5))] if rng.random() < 0.5 else [])
+    elif style == "beeps":
+        on, off = rng.uniform(0.05, 0.8), rng.uniform(0.05, 0.8)
+        t = np.arange(n) / sample_rate
+        f[(t % (on + off)) < on] = rng.uniform(400.0, 4000.0)
+        partials = [(1.0, 1.0)] + ([(rng.uniform(1.1, 1.6), 1.0)] if rng.random() < 0.5 else [])
+    else:
+        t = np.arange(n) / sample_rate
+        f0 = rng.uniform(300.0, min(7000.0, top))
+        f[:] = f0 * (1 + rng.uniform(0, 0.03) * np.sin(2 * np.pi * rng.uniform(2, 12) * t)
+                     + rng.uniform(-0.1, 0.1) * t / max(t[-1], 1e-9))
+        partials = [(1.0, 1.0)] + [(k, rng.uniform(0.05, 0.5)) for k in (2.0, 3.0)[: int(rng.integers(0, 3))]]
+    on = f > 0
+    phase = 2 * np.pi * np.cumsum(f) / sample_rate
+    x = np.zeros(n)
+    for k, amp in partials:
+        x += np.where(on & (k * f < top), amp * np.sin(k * phase), 0.0)
+    edge = int(0.005 * sample_rate)  # 5 ms fades at every on/off edge: no clicks
+    if edge > 1:
+        env = np.convolve(on.astype(np.float64), np.ones(edge) / edge, mode="same")
+        x *= np.minimum(env, 1.0)
+    return x / (rms(x) + 1e-12) if rms(x) > 0 else x
+
+
 def synthetic_rir(sample_rate: int, rng: np.random.Generator, rt60_s=(0.15, 1.0), drr_db=(0.0, 12.0),
                   bands: bool = False, max_seconds: float = 1.0) -> np.ndarray:
     """An impulse response: a direct path, then exponentially decaying noise (RT60 drawn from `rt60_s`; by
