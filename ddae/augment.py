@@ -70,7 +70,7 @@ def tonal_noise(n: int, sample_rate: int, rng: np.random.Generator, style: str =
     elif style == "beeps":
         on, off = rng.uniform(0.05, 0.8), rng.uniform(0.05, 0.8)
         t = np.arange(n) / sample_rate
-        f[(t % (on + off)) < on] = rng.uniform(400.0, 4000.0)
+        f[(t % (on + off)) < on] = rng.uniform(400.0, min(4000.0, top))
         partials = [(1.0, 1.0)] + ([(rng.uniform(1.1, 1.6), 1.0)] if rng.random() < 0.5 else [])
     else:
         t = np.arange(n) / sample_rate

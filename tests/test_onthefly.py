@@ -6,7 +6,7 @@ import pytest
 from ddae import augment
 from ddae.material import Material
 from ddae.normalise import Normaliser
-from ddae.onthefly import FULL, NOISES, ROOMS, SPEED, AudioBatches, example_features, mix_example
+from ddae.onthefly import FULL, NOISES, ROOMS, SPEED, TONES, AudioBatches, example_features, mix_example
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -142,6 +142,41 @@ def test_the_noises_augmentation_adds_a_second_noise_to_some_mixtures_and_leaves
         n = x["noisy"] - x["clean"]
         assert "+" in x["noise"]
         assert abs(20 * np.log10(augment.rms(x["clean"]) / augment.rms(n)) - 10.0) < 0.01
+
+
+def test_tonal_noise_is_tonal_band_limited_and_seeded():
+    for sr in (8000, 16000):
+        for style in augment.TONAL_STYLES:
+            x = augment.tonal_noise(sr, sr, np.random.default_rng(4), style)
+            assert len(x) == sr and np.all(np.isfinite(x)) and abs(augment.rms(x) - 1) < 1e-6
+            assert np.array_equal(x, augment.tonal_noise(sr, sr, np.random.default_rng(4), style))
+            frames = x[: sr // 32 * 30].reshape(30, -1) * np.hanning(sr // 32)
+            spec = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+            loud = spec.sum(1) > 0.1 * spec.sum(1).max()
+            # each sounding 31 ms frame holds its energy in a few bins (white noise would spread it over all)
+            top = np.sort(spec[loud], axis=1)[:, ::-1][:, : spec.shape[1] // 10].sum(1) / spec[loud].sum(1)
+            assert np.median(top) > 0.8, (sr, style)
+            f = np.fft.rfftfreq(len(x), 1 / sr)
+            s = np.abs(np.fft.rfft(x)) ** 2
+            assert s[f > 0.46 * sr].sum() < 1e-3 * s.sum()  # nothing near Nyquist: no aliasing
+    white = np.random.default_rng(0).standard_normal(sr)[: sr // 32 * 30].reshape(30, -1) * np.hanning(sr // 32)
+    ws = np.abs(np.fft.rfft(white, axis=1)) ** 2
+    assert np.median(np.sort(ws, axis=1)[:, ::-1][:, : ws.shape[1] // 10].sum(1) / ws.sum(1)) < 0.5
+
+
+def test_the_tones_augmentation_replaces_some_recorded_noises_and_leaves_older_recipes_alone(material):
+    def mixes(p, seed=5, k=60):
+        rng = np.random.default_rng(seed)
+        return [mix_example(material, 8000, rng, p) for _ in range(k)]
+
+    rooms, zero = mixes(ROOMS), mixes({**ROOMS, "tonal": 0.0})
+    assert all(_same(a["noisy"], b["noisy"]) and a["noise"] == b["noise"] for a, b in zip(rooms, zero))
+    tones = mixes(TONES)
+    assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(tones, mixes(TONES)))  # seeded
+    labels = [x["noise"] for x in tones if x["noise"] != "none"]
+    assert 0.03 < labels.count("tonal") / len(labels) < 0.3  # about 12 % of the noises
+    recorded = {"cafe", "street", "berlin"}  # the tonal share comes out of the recorded noises'
+    assert sum(x in recorded for x in labels) < sum(x["noise"] in recorded for x in rooms)
 
 
 def test_memory_does_not_grow_with_batches(material):
