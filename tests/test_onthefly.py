@@ -22,6 +22,12 @@ def _batches(material, seed=0, **kw):
     return AudioBatches(material, S, norm, 0, 6, 4, seed, **kw)
 
 
+def _mixes(material, p, seed, k=12):
+    """k mixtures of 8000 samples drawn from one generator seeded with `seed`."""
+    rng = np.random.default_rng(seed)
+    return [mix_example(material, 8000, rng, p) for _ in range(k)]
+
+
 def _same(p, q):
     return p.shape == q.shape and np.array_equal(p, q)
 
@@ -100,9 +106,8 @@ def test_speed_perturbation_moves_tempo_and_pitch_and_leaves_older_recipes_alone
     y = augment.speed(rng.standard_normal(sr), 0.9)  # band-limited: no new energy at the top of the band
     assert np.all(np.isfinite(y)) and 0.8 < augment.rms(y) < 1.2
 
-    def mixes(p, seed=1):
-        rng = np.random.default_rng(seed)
-        return [mix_example(material, 8000, rng, p) for _ in range(12)]
+    def mixes(p):
+        return _mixes(material, p, 1)
 
     # without the speed keys, or with them at zero, the older recipes draw exactly what they drew before
     rng = np.random.default_rng(1)  # (what 'full' drew before 'speed' existed, on the miniature material)
@@ -120,9 +125,8 @@ def test_speed_perturbation_moves_tempo_and_pitch_and_leaves_older_recipes_alone
 
 
 def test_the_noises_augmentation_adds_a_second_noise_to_some_mixtures_and_leaves_older_recipes_alone(material):
-    def mixes(p, seed=2, k=40):
-        rng = np.random.default_rng(seed)
-        return [mix_example(material, 8000, rng, p) for _ in range(k)]
+    def mixes(p, k=40):
+        return _mixes(material, p, 2, k)
 
     rooms, zero = mixes(ROOMS), mixes({**ROOMS, "second_noise": 0.0})
     assert all(_same(a["noisy"], b["noisy"]) and a["noise"] == b["noise"] for a, b in zip(rooms, zero))
@@ -165,9 +169,8 @@ def test_tonal_noise_is_tonal_band_limited_and_seeded():
 
 
 def test_the_tones_augmentation_replaces_some_recorded_noises_and_leaves_older_recipes_alone(material):
-    def mixes(p, seed=5, k=60):
-        rng = np.random.default_rng(seed)
-        return [mix_example(material, 8000, rng, p) for _ in range(k)]
+    def mixes(p):
+        return _mixes(material, p, 5, 60)
 
     rooms, zero = mixes(ROOMS), mixes({**ROOMS, "tonal": 0.0})
     assert all(_same(a["noisy"], b["noisy"]) and a["noise"] == b["noise"] for a, b in zip(rooms, zero))
