@@ -49,14 +49,19 @@ def speed(x: np.ndarray, factor: float) -> np.ndarray:
 
 
 TONAL_STYLES = ("chirps", "beeps", "whine")
+# without the whines, whose low tone with overtones, vibrato and drift is what a voice looks like: 'whistle'
+# instead (one tone of 1-7 kHz, vibrato and drift, at most a faint octave)
+WHISTLE_STYLES = ("chirps", "beeps", "whistle")
 
 
-def tonal_noise(n: int, sample_rate: int, rng: np.random.Generator, style: str = "") -> np.ndarray:
+def tonal_noise(n: int, sample_rate: int, rng: np.random.Generator, style: str = "",
+                styles: tuple = TONAL_STYLES) -> np.ndarray:
     """Tonal noise that pitched speech could be taken for, normalised to RMS 1: 'chirps' (bird song and
     whistles: sweeps of 30-400 ms between 1 and 7 kHz with gaps), 'beeps' (one or two steady tones of 0.4-4 kHz
     switched on and off: alarms, phones, appliances) or 'whine' (a tone of 0.3-7 kHz with up to two overtones,
-    slow vibrato and drift: kettles, motors, feedback). All below 0.45 of the rate."""
-    style = style or TONAL_STYLES[int(rng.integers(len(TONAL_STYLES)))]
+    slow vibrato and drift: kettles, motors, feedback) or 'whistle' (a whine of 1-7 kHz with at most a faint
+    octave: kettles, feedback, electronics). Without `style`, one drawn from `styles`. All below 0.45 of the rate."""
+    style = style or styles[int(rng.integers(len(styles)))]
     top = 0.45 * sample_rate
     f = np.zeros(n)  # instantaneous frequency (Hz), 0 = silent
     if style == "chirps":
@@ -72,6 +77,12 @@ def tonal_noise(n: int, sample_rate: int, rng: np.random.Generator, style: str =
         t = np.arange(n) / sample_rate
         f[(t % (on + off)) < on] = rng.uniform(400.0, min(4000.0, top))
         partials = [(1.0, 1.0)] + ([(rng.uniform(1.1, 1.6), 1.0)] if rng.random() < 0.5 else [])
+    elif style == "whistle":
+        t = np.arange(n) / sample_rate
+        f0 = rng.uniform(1000.0, min(7000.0, top))
+        f[:] = f0 * (1 + rng.uniform(0, 0.03) * np.sin(2 * np.pi * rng.uniform(2, 12) * t)
+                     + rng.uniform(-0.1, 0.1) * t / max(t[-1], 1e-9))
+        partials = [(1.0, 1.0)] + ([(2.0, rng.uniform(0.05, 0.3))] if rng.random() < 0.5 else [])
     else:
         t = np.arange(n) / sample_rate
         f0 = rng.uniform(300.0, min(7000.0, top))

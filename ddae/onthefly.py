@@ -6,7 +6,8 @@ keeps only the noise types, SNR -5..20 dB and levels -40..-15 dBFS):
 - noise-free with probability 0.08, else SNR uniform in -5..30 dB against: a recorded noise (source drawn
   uniformly), babble of 3-6 other training speakers, or a generated stationary noise (white, pink, brown,
   low rumble); a faint white floor on some;
-- ('tones' augmentation) tonal noise instead of a recorded one on some: bird-like chirps, beeps, whines;
+- ('tones' augmentation) tonal noise instead of a recorded one on some: bird-like chirps, beeps, whines
+  ('whistles': 1-7 kHz whistles in place of the whines, whose low tone with overtones looks like a voice);
 - a random second-order EQ (tilt, bump or dip), drawn separately for speech and for noise;
 - ('speed' augmentation) the speech, and a recorded noise, played 0.85-1.15 times as fast on half of the
   mixtures each (tempo and pitch together: new voices and new noises from the same recordings);
@@ -54,7 +55,11 @@ NOISES = {**ROOMS, "second_noise": 0.4, "second_noise_db": (-12.0, 3.0)}
 # 'tones': 'rooms' with 12 % of the noises tonal (augment.tonal_noise: bird-like chirps, beeps, whines), taken
 # from the share of recorded noises: a held-out whistling bird was left almost untouched by models without them
 TONES = {**ROOMS, "tonal": 0.12}
-AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS, "speed": SPEED, "noises": NOISES, "tones": TONES}
+# 'whistles': 'tones' without the whines (a low tone with overtones and vibrato, which is what a voice looks like:
+# models trained with them took some of a synthetic voice for noise), with 1-7 kHz whistles in their place
+WHISTLES = {**TONES, "tonal_styles": augment.WHISTLE_STYLES}
+AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS, "speed": SPEED, "noises": NOISES, "tones": TONES,
+                 "whistles": WHISTLES}
 SEGMENT_SECONDS = (2.0, 4.0)
 
 
@@ -122,7 +127,7 @@ def _noise(m: Material, n: int, speaker: str, rng: np.random.Generator, p: dict)
             x += noise_excerpt(t, n, rng) / (augment.rms(t) + 1e-12)
         return x, "babble"
     if p.get("tonal") and u >= 1.0 - p["tonal"]:  # (the top of the same draw: older recipes unchanged)
-        return augment.tonal_noise(n, m.sr, rng), "tonal"
+        return augment.tonal_noise(n, m.sr, rng, styles=p.get("tonal_styles", augment.TONAL_STYLES)), "tonal"
     if u < p["babble"] + p["generated"]:
         kind = ("white", "pink", "brown", "rumble")[int(rng.integers(4))]
         return generated_noise(kind, n, m.sr, rng).astype(np.float64), kind

@@ -6,7 +6,7 @@ import pytest
 from ddae import augment
 from ddae.material import Material
 from ddae.normalise import Normaliser
-from ddae.onthefly import FULL, NOISES, ROOMS, SPEED, TONES, AudioBatches, example_features, mix_example
+from ddae.onthefly import FULL, NOISES, ROOMS, SPEED, TONES, WHISTLES, AudioBatches, example_features, mix_example
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -150,7 +150,7 @@ def test_the_noises_augmentation_adds_a_second_noise_to_some_mixtures_and_leaves
 
 def test_tonal_noise_is_tonal_band_limited_and_seeded():
     for sr in (8000, 16000):
-        for style in augment.TONAL_STYLES:
+        for style in sorted(set(augment.TONAL_STYLES + augment.WHISTLE_STYLES)):
             x = augment.tonal_noise(sr, sr, np.random.default_rng(4), style)
             assert len(x) == sr and np.all(np.isfinite(x)) and abs(augment.rms(x) - 1) < 1e-6
             assert np.array_equal(x, augment.tonal_noise(sr, sr, np.random.default_rng(4), style))
@@ -180,6 +180,19 @@ def test_the_tones_augmentation_replaces_some_recorded_noises_and_leaves_older_r
     assert 0.03 < labels.count("tonal") / len(labels) < 0.3  # about 12 % of the noises
     recorded = {"cafe", "street", "berlin"}  # the tonal share comes out of the recorded noises'
     assert sum(x in recorded for x in labels) < sum(x["noise"] in recorded for x in rooms)
+
+
+def test_whistles_draw_no_low_whine_and_otherwise_mix_as_tones_do(material):
+    sr = 16000
+    for seed in range(20):  # a whistle sits at 1 kHz or above; a whine may start at 300 Hz
+        x = augment.tonal_noise(sr, sr, np.random.default_rng(seed), "whistle")
+        s = np.abs(np.fft.rfft(x)) ** 2
+        assert s[np.fft.rfftfreq(sr, 1 / sr) < 850].sum() < 1e-3 * s.sum(), seed
+    tones, whistles = _mixes(material, TONES, 5, 60), _mixes(material, WHISTLES, 5, 60)
+    first = next(i for i, x in enumerate(tones) if x["noise"] == "tonal")
+    assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(tones[:first], whistles[:first]))
+    assert whistles[first]["noise"] == "tonal" and not _same(tones[first]["noisy"], whistles[first]["noisy"])
+    assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(whistles, _mixes(material, WHISTLES, 5, 60)))
 
 
 def test_memory_does_not_grow_with_batches(material):
