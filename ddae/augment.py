@@ -49,8 +49,8 @@ def speed(x: np.ndarray, factor: float) -> np.ndarray:
 
 
 TONAL_STYLES = ("chirps", "beeps", "whine")
-# without the whines, whose low tone with overtones, vibrato and drift is what a voice looks like: 'whistle'
-# instead (one tone of 1-7 kHz, vibrato and drift, at most a faint octave)
+# the whines (a low tone with overtones, vibrato and drift: what a voice looks like) replaced by 'whistle'
+# (one tone of 1-7 kHz, vibrato and drift, at most a faint octave)
 WHISTLE_STYLES = ("chirps", "beeps", "whistle")
 
 
@@ -77,18 +77,15 @@ def tonal_noise(n: int, sample_rate: int, rng: np.random.Generator, style: str =
         t = np.arange(n) / sample_rate
         f[(t % (on + off)) < on] = rng.uniform(400.0, min(4000.0, top))
         partials = [(1.0, 1.0)] + ([(rng.uniform(1.1, 1.6), 1.0)] if rng.random() < 0.5 else [])
-    elif style == "whistle":
+    else:  # 'whine' or 'whistle': one steady tone with slow vibrato and drift
         t = np.arange(n) / sample_rate
-        f0 = rng.uniform(1000.0, min(7000.0, top))
+        f0 = rng.uniform(1000.0 if style == "whistle" else 300.0, min(7000.0, top))
         f[:] = f0 * (1 + rng.uniform(0, 0.03) * np.sin(2 * np.pi * rng.uniform(2, 12) * t)
                      + rng.uniform(-0.1, 0.1) * t / max(t[-1], 1e-9))
-        partials = [(1.0, 1.0)] + ([(2.0, rng.uniform(0.05, 0.3))] if rng.random() < 0.5 else [])
-    else:
-        t = np.arange(n) / sample_rate
-        f0 = rng.uniform(300.0, min(7000.0, top))
-        f[:] = f0 * (1 + rng.uniform(0, 0.03) * np.sin(2 * np.pi * rng.uniform(2, 12) * t)
-                     + rng.uniform(-0.1, 0.1) * t / max(t[-1], 1e-9))
-        partials = [(1.0, 1.0)] + [(k, rng.uniform(0.05, 0.5)) for k in (2.0, 3.0)[: int(rng.integers(0, 3))]]
+        if style == "whistle":  # at most a faint octave
+            partials = [(1.0, 1.0)] + ([(2.0, rng.uniform(0.05, 0.3))] if rng.random() < 0.5 else [])
+        else:  # up to two overtones
+            partials = [(1.0, 1.0)] + [(k, rng.uniform(0.05, 0.5)) for k in (2.0, 3.0)[: int(rng.integers(0, 3))]]
     on = f > 0
     phase = 2 * np.pi * np.cumsum(f) / sample_rate
     x = np.zeros(n)

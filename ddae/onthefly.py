@@ -55,8 +55,8 @@ NOISES = {**ROOMS, "second_noise": 0.4, "second_noise_db": (-12.0, 3.0)}
 # 'tones': 'rooms' with 12 % of the noises tonal (augment.tonal_noise: bird-like chirps, beeps, whines), taken
 # from the share of recorded noises: a held-out whistling bird was left almost untouched by models without them
 TONES = {**ROOMS, "tonal": 0.12}
-# 'whistles': 'tones' without the whines (a low tone with overtones and vibrato, which is what a voice looks like:
-# models trained with them took some of a synthetic voice for noise), with 1-7 kHz whistles in their place
+# 'whistles': 'tones' with 1-7 kHz whistles in place of the whines (a low tone with overtones and vibrato, which is
+# what a voice looks like); measured: it did not remove the cost on synthetic eSpeak speech (README, H38 and H39)
 WHISTLES = {**TONES, "tonal_styles": augment.WHISTLE_STYLES}
 AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS, "speed": SPEED, "noises": NOISES, "tones": TONES,
                  "whistles": WHISTLES}
