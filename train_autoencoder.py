@@ -18,7 +18,7 @@ normaliser and architecture; MODEL_LOGS_DIR/<run>/ gets a per-epoch CSV, a Tenso
 FEATURES = "data/features/sample"  # a feature set written by extract_features.py (used when MATERIAL is empty)
 MATERIAL = ""  # or: a folder of speech and noise to mix on the fly (../shared/data, or speech/<speaker>/ + noise/<source>/)
 MATERIAL_CACHE = ""  # mixing on the fly: '' = material in memory; a folder = 16-bit shards written there once and read as drawn (memory flat, whatever the hours)
-AUGMENTATION = "full"  # mixing on the fly: 'full' (levels, EQ, rooms, telephone band, clipping), 'rooms' (full with more and longer rooms), 'speed' (rooms, and speech and noise played 0.85-1.15x as fast), 'noises' (rooms, and a second noise on 40 % of the mixtures), 'tones' (rooms, with 12 % of the noises tonal: chirps, beeps, whines), 'whistles' (tones with 1-7 kHz whistles instead of the voice-like whines) or 'basic' (noises and SNRs only)
+AUGMENTATION = "full"  # mixing on the fly: 'full' (levels, EQ, rooms, telephone band, clipping), 'rooms' (full with more and longer rooms), 'speed' (rooms, and speech and noise played 0.85-1.15x as fast), 'noises' (rooms, and a second noise on 40 % of the mixtures), 'tones' (rooms, with 12 % of the noises tonal: chirps, beeps, whines), 'whistles' (tones with 1-7 kHz whistles instead of the voice-like whines), 'pauses' (whistles, with the first 0.3-2 s of 20 % of the segments 20-60 dB quieter or silent, as after a pause in a long recording) or 'basic' (noises and SNRs only)
 MODEL_TYPE = 1  # 1 = dense (Lu et al. 2013), 2 = convolutional, 3 = recurrent (GRU)
 CONTEXT_PAST = 5  # types 1 and 2: past frames in the window (type 3 remembers through its state)
 CONTEXT_FUTURE = 5  # lookahead frames (0 = causal, for streaming)

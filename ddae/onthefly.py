@@ -58,8 +58,13 @@ TONES = {**ROOMS, "tonal": 0.12}
 # 'whistles': 'tones' with 1-7 kHz whistles in place of the whines (a low tone with overtones and vibrato, which is
 # what a voice looks like); measured: it did not remove the cost on synthetic eSpeak speech (README, H38 and H39)
 WHISTLES = {**TONES, "tonal_styles": augment.WHISTLE_STYLES}
+# 'pauses': 'whistles' with the start of some segments (the first 0.3-2 s, at most half) as after a pause in a
+# long recording: noise without speech on 20 %, and on another 20 % everything 20-60 dB quieter (digital
+# silence on a third of those) before the mixture comes in at full level. Long stretches of either leave the
+# running normaliser where segments that start with speech never put it (benchmarks/bench_longform.py)
+PAUSES = {**WHISTLES, "speech_gap": 0.2, "leadin": 0.2, "leadin_seconds": (0.3, 2.0), "leadin_db": (20.0, 60.0)}
 AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS, "speed": SPEED, "noises": NOISES, "tones": TONES,
-                 "whistles": WHISTLES}
+                 "whistles": WHISTLES, "pauses": PAUSES}
 SEGMENT_SECONDS = (2.0, 4.0)
 
 
@@ -77,6 +82,8 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
     else:  # a short utterance lands somewhere in the segment, with silence around it
         at = int(rng.integers(0, n - len(utt) + 1))
         speech[at:at + len(utt)] = utt
+    if p.get("speech_gap") and rng.random() < p["speech_gap"]:  # (no draw without it: older recipes unchanged)
+        speech[:_start_length(n, sr, rng, p)] = 0.0
     if rng.random() < p["eq_speech"]:
         speech = augment.random_eq(speech, rng)
     target, wet, room = speech, speech, False
@@ -113,9 +120,26 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
         target, noisy = target * 0.99 / peak, noisy * 0.99 / peak
     if rng.random() < p["clip"]:
         noisy = augment.clip(noisy, rng)
+    if p.get("leadin") and rng.random() < p["leadin"]:  # (no draw without it: older recipes unchanged)
+        target, noisy = _quiet_start(target, noisy, sr, rng, p)
+        info["leadin"] = True
     if rng.random() < p["quantise"]:
         noisy = augment.quantise16(noisy)
     return {"clean": target, "noisy": noisy, **info}
+
+
+def _start_length(n: int, sr: int, rng: np.random.Generator, p: dict) -> int:
+    return min(int(rng.uniform(*p["leadin_seconds"]) * sr), n // 2)
+
+
+def _quiet_start(target: np.ndarray, noisy: np.ndarray, sr: int, rng: np.random.Generator, p: dict):
+    """The first 0.3-2 s (at most half the segment) 20-60 dB quieter, or digital silence on a third of them."""
+    k = _start_length(len(noisy), sr, rng, p)
+    scale = 0.0 if rng.random() < 1 / 3 else 10 ** (-rng.uniform(*p["leadin_db"]) / 20)
+    target, noisy = target.copy(), noisy.copy()
+    target[:k] *= scale
+    noisy[:k] *= scale
+    return target, noisy
 
 
 def _noise(m: Material, n: int, speaker: str, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, str]:

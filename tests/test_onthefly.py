@@ -6,7 +6,8 @@ import pytest
 from ddae import augment
 from ddae.material import Material
 from ddae.normalise import Normaliser
-from ddae.onthefly import FULL, NOISES, ROOMS, SPEED, TONES, WHISTLES, AudioBatches, example_features, mix_example
+from ddae.onthefly import (FULL, NOISES, PAUSES, ROOMS, SPEED, TONES, WHISTLES, AudioBatches, _quiet_start,
+                           example_features, mix_example)
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -193,6 +194,48 @@ def test_whistles_draw_no_low_whine_and_otherwise_mix_as_tones_do(material):
     assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(tones[:first], whistles[:first]))
     assert whistles[first]["noise"] == "tonal" and not _same(tones[first]["noisy"], whistles[first]["noisy"])
     assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(whistles, _mixes(material, WHISTLES, 5, 60)))
+
+
+def test_a_quiet_start_scales_only_the_first_part_of_both_signals():
+    sr, n = 16000, 3 * 16000
+    seen = set()
+    for seed in range(30):
+        target, noisy = np.ones(n), np.full(n, 2.0)
+        t, x = _quiet_start(target, noisy, sr, np.random.default_rng(seed), PAUSES)
+        k = int(np.argmax(x == 2.0))  # the first untouched sample
+        assert 0.3 * sr - 1 <= k <= min(2.0 * sr, n // 2) and np.all(x[k:] == 2.0) and np.all(t[k:] == 1.0)
+        scale = t[0]
+        assert np.all(t[:k] == scale) and np.all(x[:k] == 2 * scale)
+        assert scale == 0.0 or 10 ** (-60 / 20) - 1e-12 <= scale <= 10 ** (-20 / 20) + 1e-12
+        seen.add(scale == 0.0)
+        assert target[0] == 1.0 and noisy[0] == 2.0  # the inputs are left as they were
+    assert seen == {True, False}  # digital silence on some, a quieter stretch on others
+
+
+def test_the_pauses_augmentation_starts_some_segments_quietly_and_leaves_older_recipes_alone(material):
+    off = {**WHISTLES, "leadin": 0.0, "speech_gap": 0.0}
+    assert all(_same(a["noisy"], b["noisy"]) and "leadin" not in a
+               for a, b in zip(_mixes(material, WHISTLES, 6, 40), _mixes(material, off, 6, 40)))
+    pauses = _mixes(material, PAUSES, 6, 60)
+    assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(pauses, _mixes(material, PAUSES, 6, 60)))  # seeded
+    assert 0.05 < sum(bool(x.get("leadin")) for x in pauses) / len(pauses) < 0.4  # about 20 %
+    quiet, k = 0, 4000  # the start is 0.3-2 s long, at most half of the 0.5 s segment
+    for seed in range(40):  # without the speech gap, a first mixture draws as in 'whistles' up to the quiet start
+        a = mix_example(material, 8000, np.random.default_rng(seed), WHISTLES)
+        b = mix_example(material, 8000, np.random.default_rng(seed), {**PAUSES, "speech_gap": 0.0})
+        if not b.get("leadin"):
+            assert _same(a["clean"], b["clean"])
+            continue
+        quiet += 1
+        assert np.array_equal(a["clean"][k:], b["clean"][k:])
+        ratio = augment.rms(b["clean"][:k]) / max(augment.rms(a["clean"][:k]), 1e-12)
+        assert ratio == 0.0 or 10 ** (-60 / 20) * 0.999 <= ratio <= 10 ** (-20 / 20) * 1.001, (seed, ratio)
+    assert quiet >= 2
+    gaps = _mixes(material, {**PAUSES, "speech_gap": 1.0, "leadin": 0.0, "telephone": 0.0}, 7, 30)
+    # noise without speech first (through EQ and rooms: nothing there but rounding)
+    assert all(augment.rms(x["clean"][:k]) <= 1e-9 * augment.rms(x["clean"]) for x in gaps)
+    noisy = [x for x in gaps if x["noise"] != "none" and np.any(x["clean"])]
+    assert noisy and all(augment.rms(x["noisy"][:k]) > 0 for x in noisy)
 
 
 def test_memory_does_not_grow_with_batches(material):

@@ -1,0 +1,81 @@
+"""Utterances inside a long recording against the same utterances on their own (a check of running state).
+
+Usage: python benchmarks/bench_longform.py [--model default,models/pretrained/ddae_causal] [--peers rnnoise]
+       [--gaps noise,quiet,silence]
+
+The 16 kHz pairs of the development set (every STRIDE-th), GROUP at a time, become one long recording each
+(ddae.longform): every utterance follows a gap of GAP_SECONDS, its own noise ('noise'), white noise at
+GAP_DBFS ('quiet') or digital zeros ('silence'). Each model (and peer) denoises the long recording in one stream and
+every utterance alone; printed: PESQ, STOI and SI-SDR of the utterance cut from the long output minus alone,
+paired, mean and 95 % interval. A denoiser whose state follows the gap down (a running normaliser, say)
+shows it here and nowhere in the development set, whose files are short.
+"""
+
+PAIRS = "data/devset_v2/pairs.csv"  # pairs CSV with a sample_rate column (dev set v2: evaluate.py --make_devset true)
+MODEL = "default,models/pretrained/ddae_causal"  # comma-separated models
+PEERS = "rnnoise"  # peers measured the same way (comma-separated; '' = none; skipped with a note if not installed)
+GAPS = "noise,quiet,silence"  # gap kinds to measure (comma-separated)
+GAP_SECONDS = 10.0  # length of every gap
+GAP_DBFS = -70.0  # level of the 'quiet' gaps
+GROUP = 10  # utterances per long recording
+STRIDE = 2  # every STRIDE-th 16 kHz pair
+MODELS_DIR = "models"  # where 'latest' and 'pretrained' look
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ddae.cli import resolve_settings  # noqa: E402
+
+
+def main(cfg):
+    import numpy as np
+    from tqdm import tqdm
+
+    from ddae.audio import read_audio
+    from ddae.cli import quiet_tensorflow
+    from ddae.evaluation import read_pairs
+    from ddae.inference import denoise_array
+    from ddae.longform import long_recording
+    from ddae.metrics import all_metrics
+    from ddae.peers import DENOISERS, LABELS, available
+    from ddae.runs import load_run, resolve_run_path
+
+    quiet_tensorflow()
+    systems = {}
+    for m in [m for m in cfg["MODEL"].split(",") if m]:
+        run = load_run(resolve_run_path(m, cfg["MODELS_DIR"]))
+        systems[run.name] = lambda x, run=run: denoise_array(run, x, 16000)
+    have, missing = available([p for p in cfg["PEERS"].split(",") if p])
+    if missing:
+        print(f"note: {', '.join(missing)} not installed (pip install -r requirements-peers.txt); skipped")
+    systems.update({LABELS[p]: lambda x, p=p: DENOISERS[p](x, 16000) for p in have})
+    pairs = [p for p in read_pairs("", "", cfg["PAIRS"]) if str(p.get("sample_rate", "16000")) == "16000"]
+    pairs = pairs[:: max(1, cfg["STRIDE"])]
+    data = [(read_audio(p["clean"], 16000)[0], read_audio(p["noisy"], 16000)[0].astype(np.float32)) for p in pairs]
+    keys = ("pesq", "stoi", "si_sdr")
+    alone = {name: [all_metrics(c, f(n), 16000) for c, n in tqdm(data, desc=f"{name} alone", leave=False)]
+             for name, f in systems.items()}
+    print(f"{len(data)} utterances from {cfg['PAIRS']} in recordings of {cfg['GROUP']}, gaps of {cfg['GAP_SECONDS']} s; "
+          f"long minus alone, paired (mean and 95 % interval):")
+    for gap in cfg["GAPS"].split(","):
+        for name, f in systems.items():
+            diffs = []
+            for g0 in range(0, len(data), cfg["GROUP"]):
+                clean, noisy, spans = long_recording(data[g0:g0 + cfg["GROUP"]], gap, cfg["GAP_SECONDS"], 16000,
+                                                     cfg["GAP_DBFS"], seed=g0)
+                y = f(noisy)
+                for i, (a, b) in enumerate(spans):
+                    m, ref = all_metrics(clean[a:b], y[a:b], 16000), alone[name][g0 + i]
+                    diffs.append([m[k] - ref[k] for k in keys])
+            d = np.array(diffs, np.float64)
+            mu, ci = np.nanmean(d, 0), 1.96 * np.nanstd(d, 0, ddof=1) / np.sqrt(len(d))
+            label = f"{gap} ({cfg['GAP_DBFS']:g} dBFS)" if gap == "quiet" else gap
+            print(f"  {name:20s} {label:17s} PESQ {mu[0]:+.3f} ± {ci[0]:.3f}  STOI {mu[1]:+.4f} ± {ci[1]:.4f}  "
+                  f"SI-SDR {mu[2]:+.2f} ± {ci[2]:.2f} dB  (worst PESQ {np.nanmin(d[:, 0]):+.2f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(resolve_settings(globals(), __doc__)))

@@ -1,0 +1,46 @@
+"""Long recordings built from short pairs: utterances in a row, each after a gap, to see what a denoiser's
+running state (normaliser, recurrent layers) does to an utterance that follows a change or a quiet stretch.
+
+Gap kinds: 'noise' (the utterance's own noise, noisy minus clean, tiled: a pause in the same scene),
+'quiet' (white noise at `gap_dbfs`: a quieter stretch, as when a noise or a microphone switches on) and
+'silence' (digital zeros: a muted or gated stretch). The clean recording holds zeros in every gap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DenoiserError
+
+GAP_KINDS = ("noise", "quiet", "silence")
+
+
+def gap_signal(kind: str, n: int, clean: np.ndarray, noisy: np.ndarray, gap_dbfs: float,
+               rng: np.random.Generator) -> np.ndarray:
+    if kind == "noise":
+        noise = np.asarray(noisy, np.float64) - clean
+        return np.resize(noise, n) if len(noise) else np.zeros(n)
+    if kind == "quiet":
+        return rng.standard_normal(n) * 10 ** (gap_dbfs / 20)
+    if kind == "silence":
+        return np.zeros(n)
+    raise DenoiserError(f"gap must be one of {', '.join(GAP_KINDS)}, got {kind!r}")
+
+
+def long_recording(items, kind: str, gap_seconds: float, sample_rate: int, gap_dbfs: float = -70.0, seed: int = 0):
+    """(clean, noisy, spans) from [(clean, noisy), ...] at one rate: gap, utterance, gap, utterance, ...;
+    spans[i] = (start, end) of utterance i in the long recording."""
+    rng = np.random.default_rng(seed)
+    g = int(round(gap_seconds * sample_rate))
+    cleans, noisies, spans, at = [], [], [], 0
+    for clean, noisy in items:
+        clean, noisy = np.asarray(clean, np.float64), np.asarray(noisy, np.float64)
+        if clean.shape != noisy.shape or clean.ndim != 1:
+            raise DenoiserError(f"each pair must be two mono signals of the same length, got {clean.shape} and {noisy.shape}")
+        cleans += [np.zeros(g), clean]
+        noisies += [gap_signal(kind, g, clean, noisy, gap_dbfs, rng), noisy]
+        spans.append((at + g, at + g + len(clean)))
+        at += g + len(clean)
+    if not spans:
+        raise DenoiserError("no pairs to build a long recording from")
+    return np.concatenate(cleans), np.concatenate(noisies).astype(np.float32), spans
