@@ -11,6 +11,13 @@ smoothed over a few frames, followed down at once and up at no more than FLOOR_R
 estimate, as minimum-statistics estimators make). They say how far each band stands above the noise, and
 they too are level-independent. The model then gets 2 x n_mels inputs per frame.
 
+Digital silence (every band within a factor of 10 of the log floor, as exact zeros give: a muted, gated or
+zero-padded stretch, set by `silent_below`) leaves the running mean and the floor where they were: followed down
+into it, they would take seconds to come back when sound returns, and the frames after a silent stretch would
+be normalised as no training segment is (benchmarks/bench_longform.py). Its own frames are normalised against
+the held state (against themselves before any sound). After RESET_SILENCE_S of it, the next sound starts from
+a fresh state, as a new file does: a stretch that long may end one recording or scene and start another.
+
 Priming (`prime_frames` > 0, for offline models): the running mean starts from the mean of the first
 `prime_frames` frames and the floor from their smoothed minimum, instead of from the first frame alone, so
 the first seconds of a file are normalised as well as the rest. The denoiser then holds back its first output
@@ -27,7 +34,9 @@ MODES = ("global", "running", "running+floor")
 _EMA_CHUNK = 128
 DEFAULT_TAU_S = 3.0
 FLOOR_RISE = 0.01  # nats per frame: about 4 dB per second at a 10 ms hop
-FLOOR_SMOOTH = 0.3  # weight of the new frame in the smoothing before the floor tracker
+FLOOR_SMOOTH = 0.3
+_RESTART = -1  # the state's silence count after a long silence's onset frame: start afresh at the next frame
+RESET_SILENCE_S = 1.0  # digital silence this long (or longer) ends a scene: the next sound starts afresh  # weight of the new frame in the smoothing before the floor tracker
 
 
 def ema(x: np.ndarray, start: np.ndarray, a: float) -> np.ndarray:
@@ -57,6 +66,12 @@ def _ema_weights(a: float, n: int):
     return _EMA_CACHE[key]
 
 
+def _runs(flags: np.ndarray):
+    """(start, end, flag) of each run of equal values in a boolean array."""
+    edges = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
+    return [(int(a), int(b), bool(flags[a])) for a, b in zip(np.r_[0, edges], np.r_[edges, len(flags)])] if len(flags) else []
+
+
 def floor_track(smooth: np.ndarray, start: np.ndarray) -> np.ndarray:
     """floor[t] = min(smooth[t], floor[t-1] + FLOOR_RISE) from floor[-1] = start: a running minimum of
     smooth[k] + FLOOR_RISE (t - k), computed with np.minimum.accumulate."""
@@ -78,6 +93,17 @@ class Normaliser:
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
         self.alpha = 1.0 / max(1.0, float(tau_frames))
+        self.silent_below = -np.inf  # log-mel level of digital silence (set from the feature settings' log floor)
+        self.reset_silence = int(round(RESET_SILENCE_S * 100))  # frames (at the 10 ms hop; hold_on_silence sets it)
+
+    def hold_on_silence(self, log_floor: float, frames_per_s: float = 100.0) -> "Normaliser":
+        """Leave the state as it is on frames of digital silence (see above), for features with this log floor."""
+        self.silent_below = float(np.log(10.0 * log_floor))
+        self.reset_silence = int(round(RESET_SILENCE_S * frames_per_s))
+        return self
+
+    def _silent(self, x: np.ndarray) -> np.ndarray:
+        return np.all(x <= self.silent_below, axis=1) if len(x) else np.zeros(0, bool)
 
     @property
     def channels(self) -> int:
@@ -89,19 +115,22 @@ class Normaliser:
         return len(self.std)
 
     def start(self):
-        """The state before the first frame: (running mean, frames seen, smoothed frame, floor)."""
+        """The state before the first frame: (running mean, frames seen, smoothed frame, floor, silent frames
+        since the last frame with sound)."""
         n = self.n_mels
-        return (np.zeros(n, np.float64), 0, np.zeros(n), np.zeros(n))
+        return (np.zeros(n, np.float64), 0, np.zeros(n), np.zeros(n), 0)
 
     def prime(self, logmel: np.ndarray):
         """The state to start a file from, estimated on its first frames (see 'Priming')."""
         x = np.asarray(logmel, np.float64)
+        if self.mode != "global":
+            x = x[~self._silent(x)]
         if self.mode == "global" or len(x) == 0:
             return self.start()
         smooth, lowest = x[0].copy(), x[0].copy()
         if self.mode == "running+floor" and len(x) > 1:
             lowest = np.minimum(lowest, ema(x[1:], smooth, FLOOR_SMOOTH).min(axis=0))
-        return (x.mean(axis=0), len(x), x[0].copy(), lowest)
+        return (x.mean(axis=0), len(x), x[0].copy(), lowest, 0)
 
     def apply_primed(self, logmel: np.ndarray) -> np.ndarray:
         """Normalised frames of a whole utterance, primed on its start when the normaliser primes."""
@@ -113,7 +142,60 @@ class Normaliser:
         x = np.asarray(logmel, np.float64)
         if self.mode == "global":
             return ((x - self.mean) / self.std).astype(np.float32), state
-        mu, seen, smooth, floor = state if state is not None else self.start()
+        state = state if state is not None else self.start()
+        silent = self._silent(x)
+        if not silent.any() and state[4] == 0:  # (the common case: no silence, none pending)
+            means, floors, state = self._track(x, state)
+        else:
+            means, floors, state = self._track_around_silence(x, silent, state)
+        feats = x - means
+        if self.mode == "running+floor":
+            feats = np.concatenate([feats, x - floors], axis=1)
+        return (feats / self.std).astype(np.float32), state
+
+    def _track_around_silence(self, x: np.ndarray, silent: np.ndarray, state):
+        """_track over the frames with sound only; a silent frame is normalised against itself (zeros, as the
+        trackers followed into silence used to give). After `reset_silence` frames of silence the sound starts
+        from a fresh state, as a new file does, from its second frame: the first holds only the few samples at
+        the end of its window, where a file's first frame holds half a window."""
+        means, floors = np.empty_like(x), np.empty_like(x)
+        for a, b, quiet in _runs(silent):
+            if quiet:
+                means[a:b] = floors[a:b] = x[a:b]
+                state = (*state[:4], max(state[4], 0) + b - a)
+                continue
+            if state[4] >= self.reset_silence:  # the onset frame: as silence, and a fresh start after it
+                means[a] = floors[a] = x[a]
+                state, a = (*self.start()[:4], _RESTART), a + 1
+            if state[4] == _RESTART and a < b:
+                state = self.start()
+            if a < b:
+                means[a:b], floors[a:b], state = self._track(x[a:b], state)
+        return means, floors, state
+
+    def restarts(self, logmel: np.ndarray, state) -> list[int]:
+        """Frames of `logmel` (following `state`) where the normaliser starts afresh after a long silence
+        (see _track_around_silence): the model's own state should start afresh at them too."""
+        if self.mode == "global":
+            return []
+        quiet = state[4] if state is not None else 0
+        out = []
+        for a, b, is_quiet in _runs(self._silent(np.asarray(logmel))):
+            if is_quiet:
+                quiet = max(quiet, 0) + b - a
+                continue
+            if quiet >= self.reset_silence:
+                quiet, a = _RESTART, a + 1
+            if quiet == _RESTART and a < b:
+                out.append(a)
+                quiet = 0
+            elif a < b:
+                quiet = 0
+        return out
+
+    def _track(self, x: np.ndarray, state):
+        """Per-frame running means and floors of frames (T, n_mels) that follow `state`, and the new state."""
+        mu, seen, smooth, floor, _ = state
         means = np.empty_like(x)
         warm = max(0, min(len(x), int(round(1 / self.alpha)) - seen))  # frames still in the cumulative warm-up
         if warm:
@@ -123,7 +205,7 @@ class Normaliser:
         if warm < len(x):
             means[warm:] = ema(x[warm:], mu, self.alpha)
             mu = means[-1]
-        feats = x - means
+        floors = means
         if self.mode == "running+floor":
             rest = x
             if seen == 0 and len(x):  # the first frame starts both trackers
@@ -132,8 +214,7 @@ class Normaliser:
             floors = np.concatenate([x[:len(x) - len(rest)], floor_track(smooths, floor)])
             if len(rest):
                 smooth, floor = smooths[-1], floors[-1]
-            feats = np.concatenate([feats, x - floors], axis=1)
-        return (feats / self.std).astype(np.float32), (mu, seen + len(x), smooth, floor)
+        return means, floors, (mu, seen + len(x), smooth, floor, 0)
 
     def fit_scale(self, logmels: list[np.ndarray]) -> "Normaliser":
         """Per-band mean and standard deviation of normalisation-ready inputs (one array per utterance)."""

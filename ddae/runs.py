@@ -114,7 +114,7 @@ def load_run(path, backend: str = "auto", threads: int = 0) -> Run:
     if not (path / MODEL_FILE).is_file():
         raise DenoiserError(f"{path}: not a model run ({MODEL_FILE} is missing)")
     settings = FeatureSettings.load(path)
-    norm = Normaliser.load(path)
+    norm = Normaliser.load(path).hold_on_silence(settings.log_floor, settings.sample_rate / settings.hop_length)
     config = _load_config(path)
     arch = config["architecture"]
     if arch["n_mels"] != settings.n_mels or norm.n_mels != settings.n_mels or n_inputs(arch) != norm.n_features:

@@ -53,14 +53,21 @@ class _Data:
             self._from_features(cfg, partial)
 
     def _normaliser(self, cfg, partial: Path, samples) -> Normaliser:
+        return self._new_normaliser(cfg, partial, samples).hold_on_silence(self.base.log_floor, self._frames_per_s)
+
+    @property
+    def _frames_per_s(self) -> float:
+        return self.base.sample_rate / self.base.hop_length
+
+    def _new_normaliser(self, cfg, partial: Path, samples) -> Normaliser:
         if (partial / Normaliser.FILE).is_file():  # resuming: the statistics the run started with
             return Normaliser.load(partial)
         if self.init is not None:  # fine-tuning: the inputs the starting model knows
             self.init.norm.save(partial)
             return self.init.norm
-        frames_per_s = self.base.sample_rate / self.base.hop_length
+        frames_per_s = self._frames_per_s
         norm = Normaliser(cfg["NORMALISATION"], [0], [1], cfg["NORM_TAU_S"] * frames_per_s,
-                          int(round(cfg["PRIME_SECONDS"] * frames_per_s)))
+                          int(round(cfg["PRIME_SECONDS"] * frames_per_s))).hold_on_silence(self.base.log_floor, frames_per_s)
         norm.fit_scale(samples())
         norm.save(partial)
         return norm

@@ -177,3 +177,19 @@ def test_framing_scales_with_the_rate():
 
     f = framing_for(FeatureSettings(), 8000)
     assert (f.n_fft, f.hop) == (256, 80)
+
+
+@pytest.mark.parametrize("kind", ["recurrent_skip", "recurrent"])
+def test_after_a_second_of_digital_silence_a_stream_starts_afresh(loaded, kind):
+    """A muted or zero-padded stretch of a second or more ends a scene: what follows is denoised as a new file
+    would be (normaliser, model state, and priming for a primed model); a shorter one carries the state over."""
+    run = loaded[kind]  # running+floor features; with lookahead, or primed on 0.5 s
+    _, a = tone_in_noise(1.0, seed=7)
+    _, b = tone_in_noise(1.5, snr_db=-5.0, seed=8)
+    gap = np.zeros(16000 + 160 * 20, np.float32)  # whole hops, so b's frames line up as in a file of its own
+    alone = denoise_array(run, b)
+    after_long = denoise_array(run, np.concatenate([a, gap, b]))[-len(b):]
+    np.testing.assert_allclose(after_long[1600:], alone[1600:], atol=1e-6)  # the same from 0.1 s on
+    assert np.max(np.abs(after_long - alone)) < 1e-3  # (the onset frame: only its gain differs)
+    after_short = denoise_array(run, np.concatenate([a, gap[:1600], b]))[-len(b):]
+    assert np.max(np.abs(after_short - alone)) > 1e-4

@@ -106,3 +106,41 @@ def test_priming_starts_from_the_levels_of_the_first_frames(rng):
     assert p[0, :64].mean() < -10  # primed: the quiet start is below the file's mean level
     assert np.all(p[150:, 64:].mean(axis=0) > 15)  # and the loud part is far above the floor of the start
     assert np.max(np.abs(primed.apply_primed(x + 7.0) - p)) < 1e-4  # still level-independent
+
+
+def _with_silence(rng, quiet_frames):
+    silence = np.full((quiet_frames, 4), np.log(1e-14))
+    a, b = rng.standard_normal((200, 4)) - 5, rng.standard_normal((120, 4)) + 5
+    return a, silence, b
+
+
+@pytest.mark.parametrize("mode", ["running", "running+floor"])
+def test_digital_silence_leaves_the_state_alone_and_a_long_one_starts_afresh(rng, mode):
+    n = Normaliser(mode, np.zeros(4 * (2 if mode == "running+floor" else 1)), np.ones(8 if mode == "running+floor" else 4),
+                   300).hold_on_silence(1e-14)
+    assert n.reset_silence == 100  # one second at 100 frames per second
+    a, silence, b = _with_silence(rng, 150)
+    x = np.vstack([a, silence, b])
+    whole, _ = n.apply(x)
+    assert np.all(whole[200:351] == 0)  # silent frames (and the onset frame after a long silence): zeros
+    assert np.array_equal(whole[351:], n.apply(b[1:])[0])  # after 1.5 s of silence: as a new file
+    assert n.restarts(x, n.start()) == [351] and n.restarts(np.vstack([a, b]), None) == []
+    chunks, state, found = [], n.start(), []
+    for i in range(0, len(x), 37):  # streaming: the same features and restarts in any chunking
+        found += [i + r for r in n.restarts(x[i:i + 37], state)]
+        f, state = n.apply(x[i:i + 37], state)
+        chunks.append(f)
+    assert np.array_equal(np.vstack(chunks), whole) and found == [351]
+    short, _ = n.apply(np.vstack([a, silence[:60], b]))  # 0.6 s: the state carries on as if it were not there
+    assert np.array_equal(short[260:], n.apply(np.vstack([a, b]))[0][200:])
+    first, _ = n.apply(np.vstack([silence[:30], b]))  # silence before any sound: then b as from the start
+    assert np.all(first[:30] == 0) and np.array_equal(first[30:], n.apply(b)[0])
+    plain = Normaliser(mode, n.mean, n.std, 300)  # without hold_on_silence, silence is tracked like any frame
+    assert not np.array_equal(plain.apply(x)[0][351:], n.apply(b[1:])[0])
+
+
+def test_priming_skips_digital_silence(rng):
+    n = Normaliser("running+floor", np.zeros(8), np.ones(8), 300, prime_frames=100).hold_on_silence(1e-14)
+    _, silence, b = _with_silence(rng, 40)
+    state = n.prime(np.vstack([silence, b])[:100])
+    assert np.allclose(state[0], b[:60].mean(axis=0)) and state[1] == 60
