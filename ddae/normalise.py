@@ -15,8 +15,9 @@ Digital silence (every band within a factor of 10 of the log floor, as exact zer
 zero-padded stretch, set by `silent_below`) leaves the running mean and the floor where they were: followed down
 into it, they would take seconds to come back when sound returns, and the frames after a silent stretch would
 be normalised as no training segment is (benchmarks/bench_longform.py). Its own frames are normalised against
-the held state (against themselves before any sound). After RESET_SILENCE_S of it, the next sound starts from
-a fresh state, as a new file does: a stretch that long may end one recording or scene and start another.
+themselves (zeros: what the trackers followed into silence gave). After RESET_SILENCE_S of it, the sound that
+follows starts from a fresh state, as a new file does (a stretch that long may end one recording or scene and
+start another), from its second frame: the first holds only the few samples at the end of its window.
 
 Priming (`prime_frames` > 0, for offline models): the running mean starts from the mean of the first
 `prime_frames` frames and the floor from their smoothed minimum, instead of from the first frame alone, so
@@ -34,9 +35,9 @@ MODES = ("global", "running", "running+floor")
 _EMA_CHUNK = 128
 DEFAULT_TAU_S = 3.0
 FLOOR_RISE = 0.01  # nats per frame: about 4 dB per second at a 10 ms hop
-FLOOR_SMOOTH = 0.3
-_RESTART = -1  # the state's silence count after a long silence's onset frame: start afresh at the next frame
-RESET_SILENCE_S = 1.0  # digital silence this long (or longer) ends a scene: the next sound starts afresh  # weight of the new frame in the smoothing before the floor tracker
+FLOOR_SMOOTH = 0.3  # weight of the new frame in the smoothing before the floor tracker
+RESET_SILENCE_S = 1.0  # digital silence this long (or longer) ends a scene: the next sound starts afresh
+_RESTART = -1  # the state's silence count once a long silence has ended: start afresh at the next sound frame
 
 
 def ema(x: np.ndarray, start: np.ndarray, a: float) -> np.ndarray:
@@ -66,10 +67,17 @@ def _ema_weights(a: float, n: int):
     return _EMA_CACHE[key]
 
 
+def _longer(quiet: int, frames: int) -> int:
+    """The silence count after `frames` more silent frames (a pending fresh start stays pending)."""
+    return quiet if quiet == _RESTART else quiet + frames
+
+
 def _runs(flags: np.ndarray):
     """(start, end, flag) of each run of equal values in a boolean array."""
+    if not len(flags):
+        return []
     edges = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
-    return [(int(a), int(b), bool(flags[a])) for a, b in zip(np.r_[0, edges], np.r_[edges, len(flags)])] if len(flags) else []
+    return [(int(a), int(b), bool(flags[a])) for a, b in zip(np.r_[0, edges], np.r_[edges, len(flags)])]
 
 
 def floor_track(smooth: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -162,7 +170,7 @@ class Normaliser:
         for a, b, quiet in _runs(silent):
             if quiet:
                 means[a:b] = floors[a:b] = x[a:b]
-                state = (*state[:4], max(state[4], 0) + b - a)
+                state = (*state[:4], _longer(state[4], b - a))
                 continue
             if state[4] >= self.reset_silence:  # the onset frame: as silence, and a fresh start after it
                 means[a] = floors[a] = x[a]
@@ -182,7 +190,7 @@ class Normaliser:
         out = []
         for a, b, is_quiet in _runs(self._silent(np.asarray(logmel))):
             if is_quiet:
-                quiet = max(quiet, 0) + b - a
+                quiet = _longer(quiet, b - a)
                 continue
             if quiet >= self.reset_silence:
                 quiet, a = _RESTART, a + 1

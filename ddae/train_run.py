@@ -67,7 +67,8 @@ class _Data:
             return self.init.norm
         frames_per_s = self._frames_per_s
         norm = Normaliser(cfg["NORMALISATION"], [0], [1], cfg["NORM_TAU_S"] * frames_per_s,
-                          int(round(cfg["PRIME_SECONDS"] * frames_per_s))).hold_on_silence(self.base.log_floor, frames_per_s)
+                          int(round(cfg["PRIME_SECONDS"] * frames_per_s)))
+        norm.hold_on_silence(self.base.log_floor, frames_per_s)
         norm.fit_scale(samples())
         norm.save(partial)
         return norm

@@ -135,6 +135,9 @@ def test_digital_silence_leaves_the_state_alone_and_a_long_one_starts_afresh(rng
     assert np.array_equal(short[260:], n.apply(np.vstack([a, b]))[0][200:])
     first, _ = n.apply(np.vstack([silence[:30], b]))  # silence before any sound: then b as from the start
     assert np.all(first[:30] == 0) and np.array_equal(first[30:], n.apply(b)[0])
+    # a lone onset frame, then a short silence: the fresh start waits for the next sound, in both places
+    y = np.vstack([a, silence, b[:1], silence[:30], b[1:]])
+    assert n.restarts(y, None) == [381] and np.array_equal(n.apply(y)[0][381:], n.apply(b[1:])[0])
     plain = Normaliser(mode, n.mean, n.std, 300)  # without hold_on_silence, silence is tracked like any frame
     assert not np.array_equal(plain.apply(x)[0][351:], n.apply(b[1:])[0])
 
