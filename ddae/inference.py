@@ -39,21 +39,14 @@ class GainEstimator:
                 return np.zeros((0, self.run.settings.n_mels))
             return self._release()
         restarts = self.run.norm.restarts(logmel, self._norm_state)
-        if restarts and self.run.norm.prime_frames:  # a primed model primes again, as at the start of a file
+        if restarts:  # after a long digital silence: everything starts afresh, as on a new file (priming too)
             before = self.push(logmel[: restarts[0]])
-            self._state, self._priming = self.run.initial_state(), []
+            self._state, self._norm_state = self.run.initial_state(), self.run.norm.start()
+            if self.run.norm.prime_frames:
+                self._priming = []
             return np.concatenate([before, self.push(logmel[restarts[0]:])])
         x, self._norm_state = self.run.norm.apply(logmel, self._norm_state)
-        if not restarts:
-            return self._run(x)
-        # after a long digital silence the normaliser starts afresh (a new scene): so does the model's state
-        pieces, edges = [], [0, *restarts, len(x)]
-        for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
-            if i:
-                self._state = self.run.initial_state()
-            if b > a:
-                pieces.append(self._run(x[a:b]))
-        return np.concatenate(pieces)
+        return self._run(x)
 
     def _release(self) -> np.ndarray:
         held = np.concatenate(self._priming) if self._priming else np.zeros((0, self.run.settings.n_mels))

@@ -162,44 +162,45 @@ class Normaliser:
         return (feats / self.std).astype(np.float32), state
 
     def _track_around_silence(self, x: np.ndarray, silent: np.ndarray, state):
-        """_track over the frames with sound only; a silent frame is normalised against itself (zeros, as the
-        trackers followed into silence used to give). After `reset_silence` frames of silence the sound starts
-        from a fresh state, as a new file does, from its second frame: the first holds only the few samples at
-        the end of its window, where a file's first frame holds half a window."""
+        """_track over the frames with sound only, as `_plan` says; a silent frame is normalised against itself
+        (zeros, as the trackers followed into silence used to give)."""
         means, floors = np.empty_like(x), np.empty_like(x)
-        for a, b, quiet in _runs(silent):
-            if quiet:
+        plan, quiet = self._plan(silent, state[4])
+        for a, b, kind in plan:
+            if kind == "silent":
                 means[a:b] = floors[a:b] = x[a:b]
-                state = (*state[:4], _longer(state[4], b - a))
                 continue
-            if state[4] >= self.reset_silence:  # the onset frame: as silence, and a fresh start after it
-                means[a] = floors[a] = x[a]
-                state, a = (*self.start()[:4], _RESTART), a + 1
-            if state[4] == _RESTART and a < b:
+            if kind == "fresh":
                 state = self.start()
+            means[a:b], floors[a:b], state = self._track(x[a:b], state)
+        return means, floors, (*state[:4], quiet)
+
+    def _plan(self, silent: np.ndarray, quiet: int):
+        """([(start, end, 'silent' | 'sound' | 'fresh')], silence count after them) for frames that follow
+        `quiet` silent ones. After `reset_silence` frames of silence the sound starts from a fresh state, as a
+        new file does, from its second frame: the first (taken as silent) holds only the few samples at the end
+        of its window, where a file's first frame holds half a window."""
+        plan = []
+        for a, b, is_quiet in _runs(silent):
+            if is_quiet:
+                plan.append((a, b, "silent"))
+                quiet = _longer(quiet, b - a)
+                continue
+            if quiet >= self.reset_silence:  # the onset frame
+                plan.append((a, a + 1, "silent"))
+                quiet, a = _RESTART, a + 1
             if a < b:
-                means[a:b], floors[a:b], state = self._track(x[a:b], state)
-        return means, floors, state
+                plan.append((a, b, "fresh" if quiet == _RESTART else "sound"))
+                quiet = 0
+        return plan, quiet
 
     def restarts(self, logmel: np.ndarray, state) -> list[int]:
         """Frames of `logmel` (following `state`) where the normaliser starts afresh after a long silence
-        (see _track_around_silence): the model's own state should start afresh at them too."""
+        (see `_plan`): the model's own state should start afresh at them too."""
         if self.mode == "global":
             return []
-        quiet = state[4] if state is not None else 0
-        out = []
-        for a, b, is_quiet in _runs(self._silent(np.asarray(logmel))):
-            if is_quiet:
-                quiet = _longer(quiet, b - a)
-                continue
-            if quiet >= self.reset_silence:
-                quiet, a = _RESTART, a + 1
-            if quiet == _RESTART and a < b:
-                out.append(a)
-                quiet = 0
-            elif a < b:
-                quiet = 0
-        return out
+        plan, _ = self._plan(self._silent(np.asarray(logmel)), state[4] if state is not None else 0)
+        return [a for a, _, kind in plan if kind == "fresh"]
 
     def _track(self, x: np.ndarray, state):
         """Per-frame running means and floors of frames (T, n_mels) that follow `state`, and the new state."""
