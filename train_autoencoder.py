@@ -26,6 +26,7 @@ UNITS = "512,256,128,256,512"  # type 1: hidden layer widths (bottleneck in the 
 FILTERS = "16,32"  # type 2: encoder channels; each layer halves the mel axis
 RECURRENT_UNITS = 192  # type 3: width of the conv front end and of each GRU (the shipped models: 192)
 RECURRENT_LAYERS = 2  # type 3: GRU layers (the shipped models: 2); with INIT_FROM a run with fewer, the new ones are added on top (their weights into the gain layer start at zero)
+GROW_LOOKAHEAD = 0  # type 3 with INIT_FROM: give the run this many more frames of lookahead (the same weights; the gains are then held back longer)
 GROW_UNITS = 0  # type 3 with INIT_FROM: widen the run's front end and GRUs by this many units (the new units' weights into the old ones and into the gain layer start at zero)
 BAND_FILTERS = 0  # type 3: channels of a band front end (two convolutions along the mel axis of each frame, GTCRN-style) feeding the first front-end layer; 0 = none; with INIT_FROM a run without it, it is added (its weights into the front end start at zero)
 LOOKAHEAD_SKIP = True  # type 3 with a lookahead: the gain layer also gets the front-end output of the frame it gains, held back CONTEXT_FUTURE frames (not only through the GRUs' memory); with INIT_FROM a run without it, the skip is added (its new weights start at zero)

@@ -37,7 +37,7 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     # settings the interrupted run did not know yet take their defaults (a run from before LOOKAHEAD_SKIP had
     # none, whatever the default is now); a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "GROW_UNITS": 0, "LOSS_REFERENCE": "noisy", **saved,
+    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "GROW_UNITS": 0, "GROW_LOOKAHEAD": 0, "LOSS_REFERENCE": "noisy", **saved,
             "RESUME": name, "EPOCHS": epochs}, name
 
 
@@ -129,12 +129,17 @@ def _init_run(cfg: dict):
     spec = cfg["INIT_FROM"]
     init = load_run(resolve_run_path(spec, PROJECT_MODELS if spec in ("default", "pretrained") else cfg["MODELS_DIR"]))
     arch, norm = init.arch, init.norm
-    taken = {"MODEL_TYPE": arch["model_type"], "CONTEXT_FUTURE": arch["future"], "DROPOUT": arch["dropout"],
+    more = int(cfg.get("GROW_LOOKAHEAD", 0))
+    if more < 0 or (more and arch["model_type"] != 3):
+        raise DenoiserError(f"grow_lookahead must be 0 or more, and is for type 3 runs only (a type 1 or 2 window "
+                            f"would change its weights' shapes), got {more} for type {arch['model_type']}")
+    future = arch["future"] + more  # type 3: the same layers, the gains held back longer
+    taken = {"MODEL_TYPE": arch["model_type"], "CONTEXT_FUTURE": future, "DROPOUT": arch["dropout"],
              "NORMALISATION": norm.mode, "NORM_TAU_S": init.settings.hop_length / norm.alpha / init.settings.sample_rate,
              "PRIME_SECONDS": norm.prime_frames * init.settings.hop_length / init.settings.sample_rate,
              "SAMPLE_RATE": init.settings.sample_rate, "LOG_FLOOR": init.settings.log_floor}
     if arch["model_type"] == 3:  # LOOKAHEAD_SKIP on a run without the skip grows it (models.start_from)
-        skip = bool(arch.get("skip", False)) or (bool(cfg.get("LOOKAHEAD_SKIP")) and arch["future"] > 0)
+        skip = bool(arch.get("skip", False)) or (bool(cfg.get("LOOKAHEAD_SKIP")) and future > 0)
         grow = int(cfg.get("GROW_UNITS", 0))
         if grow < 0:
             raise DenoiserError(f"grow_units must be 0 or more, got {grow}")

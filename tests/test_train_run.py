@@ -194,6 +194,28 @@ def test_fine_tuning_with_the_skip_grows_a_run_without_it_and_starts_from_its_ga
     assert load_run(causal).arch == load_run(runs["recurrent"]).arch
 
 
+def test_fine_tuning_with_grow_lookahead_holds_the_same_network_s_gains_back_longer(feature_dir, runs, tmp_path):
+    """GROW_LOOKAHEAD gives a type 3 run more frames of lookahead with the same weights: before it trains, the
+    gain of frame t is what the source gave frame t + GROW_LOOKAHEAD (the network now sees that much further
+    ahead of the frame it gains). Types 1 and 2 (whose window would change shape) and negative values are refused."""
+    source = load_run(runs["recurrent_ahead"])
+    out = train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(runs["recurrent_ahead"]),
+                                       EPOCHS=1, LEARNING_RATE=1e-12, LOOKAHEAD_SKIP=False, GROW_LOOKAHEAD=2))
+    grown = load_run(out)
+    assert grown.arch == {**source.arch, "future": source.arch["future"] + 2} and grown.delay == source.delay + 2
+    assert grown.settings.context_future == source.settings.context_future + 2
+    for a, b in zip(grown.model.get_weights(), source.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    logmel = np.random.default_rng(1).normal(-8.0, 3.0, (60, source.settings.n_mels)).astype("float32")
+    g_source, g_grown = predict_gains(source, logmel), predict_gains(grown, logmel)
+    assert g_grown.shape == g_source.shape == (60, source.settings.n_mels)
+    np.testing.assert_allclose(g_grown[:-4], g_source[2:-2], atol=1e-5)
+    assert np.abs(g_grown[:-4] - g_source[:-4]).max() > 1e-3
+    for spec, more in ((runs["recurrent_ahead"], -1), (runs["dense"], 1)):
+        with pytest.raises(DenoiserError, match="grow_lookahead must be 0 or more"):
+            train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(spec), GROW_LOOKAHEAD=more))
+
+
 def test_fine_tuning_with_more_gru_layers_grows_the_run_and_starts_from_its_gains(feature_dir, runs, tmp_path, capsys):
     """RECURRENT_LAYERS above the starting run's adds GRUs on top; the grown run gives the source's gains, in
     Keras and in its ONNX export, until it trains; a lower setting cannot shrink a run."""
