@@ -1,14 +1,16 @@
 """Utterances inside a long recording against the same utterances on their own (a check of running state).
 
 Usage: python benchmarks/bench_longform.py [--model default,models/pretrained/ddae_causal] [--peers rnnoise]
-       [--gaps noise,quiet,silence]
+       [--gaps noise,quiet,silence] [--splice 0.25,0.5,1]
 
 The 16 kHz pairs of the development set (every STRIDE-th), GROUP at a time, become one long recording each
 (ddae.longform): every utterance follows a gap of GAP_SECONDS, its own noise ('noise'), white noise at
 GAP_DBFS ('quiet') or digital zeros ('silence'). Each model (and peer) denoises the long recording in one stream and
 every utterance alone; printed: PESQ, STOI and SI-SDR of the utterance cut from the long output minus alone,
 paired, mean and 95 % interval. A denoiser whose state follows the gap down (a running normaliser, say)
-shows it here and nowhere in the development set, whose files are short.
+shows it here and nowhere in the development set, whose files are short. With SPLICE, each utterance's long
+output is also spliced, that many seconds in, with the utterance denoised on its own from there: the best a
+fresh start detected that late after the gap could do (one more row per model, gap and time).
 """
 
 PAIRS = "data/devset_v2/pairs.csv"  # pairs CSV with a sample_rate column (dev set v2: evaluate.py --make_devset true)
@@ -17,6 +19,7 @@ PEERS = "rnnoise"  # peers measured the same way (comma-separated; '' = none; sk
 GAPS = "noise,quiet,silence"  # gap kinds to measure (comma-separated)
 GAP_SECONDS = 10.0  # length of every gap
 GAP_DBFS = -70.0  # level of the 'quiet' gaps
+SPLICE = ""  # comma-separated seconds into each utterance: also score the long output spliced there with the utterance denoised alone ('' = none)
 GROUP = 10  # utterances per long recording
 STRIDE = 2  # every STRIDE-th 16 kHz pair
 MODELS_DIR = "models"  # where 'latest' and 'pretrained' look
@@ -59,21 +62,28 @@ def main(cfg):
              for name, f in systems.items()}
     print(f"{len(data)} utterances from {cfg['PAIRS']} in recordings of {cfg['GROUP']}, gaps of {cfg['GAP_SECONDS']} s; "
           f"long minus alone, paired (mean and 95 % interval):")
+    splices = [float(v) for v in str(cfg["SPLICE"]).split(",") if v.strip()]
     for gap in cfg["GAPS"].split(","):
         for name, f in systems.items():
-            diffs = []
+            diffs = {s: [] for s in [None] + splices}
             for g0 in range(0, len(data), cfg["GROUP"]):
                 clean, noisy, spans = long_recording(data[g0:g0 + cfg["GROUP"]], gap, cfg["GAP_SECONDS"], 16000,
                                                      cfg["GAP_DBFS"], seed=g0)
                 y = f(noisy)
                 for i, (a, b) in enumerate(spans):
-                    m, ref = all_metrics(clean[a:b], y[a:b], 16000), alone[name][g0 + i]
-                    diffs.append([m[k] - ref[k] for k in keys])
-            d = np.array(diffs, np.float64)
-            mu, ci = np.nanmean(d, 0), 1.96 * np.nanstd(d, 0, ddof=1) / np.sqrt(len(d))
+                    ref, n = alone[name][g0 + i], data[g0 + i][1]
+                    for s, out in diffs.items():
+                        at = int(round((s or 0) * 16000))
+                        yi = y[a:b] if s is None else np.concatenate([y[a:a + at], f(n[at:])]).astype(np.float32)
+                        m = all_metrics(clean[a:b], yi, 16000)
+                        out.append([m[k] - ref[k] for k in keys])
             label = f"{gap} ({cfg['GAP_DBFS']:g} dBFS)" if gap == "quiet" else gap
-            print(f"  {name:20s} {label:17s} PESQ {mu[0]:+.3f} ± {ci[0]:.3f}  STOI {mu[1]:+.4f} ± {ci[1]:.4f}  "
-                  f"SI-SDR {mu[2]:+.2f} ± {ci[2]:.2f} dB  (worst PESQ {np.nanmin(d[:, 0]):+.2f})", flush=True)
+            for s, out in diffs.items():
+                d = np.array(out, np.float64)
+                mu, ci = np.nanmean(d, 0), 1.96 * np.nanstd(d, 0, ddof=1) / np.sqrt(len(d))
+                print(f"  {name:20s} {label + ('' if s is None else f', spliced at {s:g} s'):17s} PESQ {mu[0]:+.3f} ± {ci[0]:.3f}  "
+                      f"STOI {mu[1]:+.4f} ± {ci[1]:.4f}  SI-SDR {mu[2]:+.2f} ± {ci[2]:.2f} dB  "
+                      f"(worst PESQ {np.nanmin(d[:, 0]):+.2f})", flush=True)
     return 0
 
 
