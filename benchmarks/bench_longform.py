@@ -73,8 +73,8 @@ def main(cfg):
                 for i, (a, b) in enumerate(spans):
                     ref, n = alone[name][g0 + i], data[g0 + i][1]
                     for s, out in diffs.items():
-                        at = int(round((s or 0) * 16000))
-                        yi = y[a:b] if s is None else np.concatenate([y[a:a + at], f(n[at:])]).astype(np.float32)
+                        at = b - a if s is None else min(b - a, int(round(s * 16000)))
+                        yi = y[a:b] if at == b - a else np.concatenate([y[a:a + at], f(n[at:])]).astype(np.float32)
                         m = all_metrics(clean[a:b], yi, 16000)
                         out.append([m[k] - ref[k] for k in keys])
             label = f"{gap} ({cfg['GAP_DBFS']:g} dBFS)" if gap == "quiet" else gap
