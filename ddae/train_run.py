@@ -123,6 +123,9 @@ def _init_run(cfg: dict):
     """INIT_FROM: the finished run whose weights start this training; its architecture and input settings
     replace the ones in cfg (a fine-tuned model must read its inputs as its starting point did)."""
     if not cfg.get("INIT_FROM"):
+        for key in ("GROW_UNITS", "GROW_LOOKAHEAD"):
+            if int(cfg.get(key, 0)):
+                raise DenoiserError(f"{key.lower()} grows a trained run: give the run with --init_from")
         return cfg, None
     from .runs import PROJECT_MODELS, load_run, resolve_run_path
 

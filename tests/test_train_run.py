@@ -214,6 +214,8 @@ def test_fine_tuning_with_grow_lookahead_holds_the_same_network_s_gains_back_lon
     for spec, more in ((runs["recurrent_ahead"], -1), (runs["dense"], 1)):
         with pytest.raises(DenoiserError, match="grow_lookahead must be 0 or more"):
             train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, INIT_FROM=str(spec), GROW_LOOKAHEAD=more))
+    with pytest.raises(DenoiserError, match="grow_lookahead grows a trained run"):  # nothing to grow
+        train_run.train(train_config(feature_dir, tmp_path / "models", 3, 0, 0, GROW_LOOKAHEAD=2))
 
 
 def test_fine_tuning_with_more_gru_layers_grows_the_run_and_starts_from_its_gains(feature_dir, runs, tmp_path, capsys):
