@@ -12,6 +12,9 @@ weight that is 0 for frames outside the utterance (padding, or the model's looka
   noisy one), so that a noisy segment's speech weighs as much as a clean one's, and low-SNR segments more.
 - 'mixed': 'compressed' plus LINEAR_WEIGHT times the same comparison on linear magnitudes, which weighs loud
   (speech-dominated) bins as SI-SDR does, against speech distortion.
+- `low_snr_weight` W ('compressed'/'mixed'): frames with speech in them (clean energy within 30 dB of the
+  segment's loudest) count up to 1 + W times as much as the rest, fully at a frame SNR of -5 dB or less,
+  not at all from 10 dB up (linear in dB between): the frames where denoisers lose intelligibility.
 - 'mask': MSE between the gains and the ideal band mask sqrt(clean / noisy power) clipped to [0, 1].
 - 'logmel': Lu et al.'s objective: MSE between the clean log-mel estimate (noisy log-mel + 2 log gain) and
   the clean log-mel, each band divided by its spread in the training data.
@@ -29,6 +32,8 @@ REF_FLOOR = 0.1  # reference 'speech': the clean RMS magnitude is taken as at le
 COMPRESSION = 0.3
 LINEAR_WEIGHT = 0.3  # 'mixed': weight of the linear-magnitude term
 EPS = 1e-4
+LOW_SNR_DB = (-5.0, 10.0)  # low_snr_weight: full extra weight at or below the first frame SNR, none from the second
+SPEECH_RANGE_DB = 30.0  # low_snr_weight: a frame has speech when its clean energy is within this of the segment's peak
 
 
 def _one_of(value: str, allowed: tuple, setting: str) -> str:
@@ -56,16 +61,25 @@ def pack_targets(noisy_logmel, clean_logmel, noisy_mag=None, clean_mag=None, val
     return y
 
 
+def check_low_snr_weight(weight) -> float:
+    weight = float(weight)
+    if not np.isfinite(weight) or weight < 0:
+        raise DenoiserError(f"loss_low_snr_weight must be 0 or more, got {weight}")
+    return weight
+
+
 def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: np.ndarray | None = None,
-              reference: str = "noisy"):
+              reference: str = "noisy", low_snr_weight: float = 0.0):
     """A Keras loss(y_true, gains). `spread` (bins x n_mels), the band-to-bin matrix, is given exactly when the
     targets carry STFT magnitudes (training from audio); `scale` divides log-mel errors per band ('logmel');
-    `reference` ('noisy' or 'speech') is the RMS magnitude the compared spectra are divided by."""
+    `reference` ('noisy' or 'speech') is the RMS magnitude the compared spectra are divided by;
+    `low_snr_weight` the extra weight of low-SNR speech frames ('compressed'/'mixed')."""
     import keras
     from keras import ops
 
     check_loss(kind)
     check_reference(reference)
+    low_snr_weight = check_low_snr_weight(low_snr_weight)
     bins = 0 if spread is None else spread.shape[0]
     spread_t = None if spread is None else ops.convert_to_tensor(np.asarray(spread.T, np.float32))
     inv_scale = ops.convert_to_tensor(np.float32(1.0) / (np.ones(n_mels, np.float32) if scale is None else np.asarray(scale, np.float32)))
@@ -77,6 +91,15 @@ def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: n
 
     def weighted(per_frame, w):
         return ops.sum(per_frame * w) / ops.maximum(ops.sum(w), 1.0)
+
+    def low_snr_frames(noisy, clean, w):
+        """Per-frame weights 1 + low_snr_weight x (speech present) x (how low the frame SNR is), times w."""
+        e_clean, e_noisy = ops.mean(ops.square(clean), axis=-1), ops.mean(ops.square(noisy), axis=-1)
+        peak = ops.max(e_clean * w, axis=1, keepdims=True)
+        present = ops.cast(e_clean * 10.0 ** (SPEECH_RANGE_DB / 10) >= peak, "float32") * ops.cast(peak > 0, "float32")
+        snr_db = 10.0 / np.log(10.0) * ops.log((e_clean + 1e-20) / (ops.maximum(e_noisy - e_clean, 0.0) + 1e-20))
+        low = ops.clip((LOW_SNR_DB[1] - snr_db) / (LOW_SNR_DB[1] - LOW_SNR_DB[0]), 0.0, 1.0)
+        return w * (1.0 + low_snr_weight * present * low)
 
     def loss(y_true, gains):
         y_mag, s_mag, n_lm, c_lm, w = split(y_true)
@@ -106,6 +129,8 @@ def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: n
         per_frame = ops.mean(ops.square(ops.power(est + EPS, COMPRESSION) - ops.power(target + EPS, COMPRESSION)), axis=-1)
         if kind == "mixed":
             per_frame = per_frame + LINEAR_WEIGHT * ops.mean(ops.square(est - target), axis=-1)
+        if low_snr_weight:
+            w = low_snr_frames(noisy, clean, w)
         return weighted(per_frame, w)
 
     loss.__name__ = f"{kind}_loss"

@@ -13,7 +13,7 @@ import numpy as np
 
 from .cli import quiet_tensorflow
 from .errors import DenoiserError
-from .losses import check_loss, check_reference, identity_loss, make_loss
+from .losses import check_loss, check_low_snr_weight, check_reference, identity_loss, make_loss
 from .models import architecture, band_filters, build_model, growth, gru_layers, start_from
 from .normalise import Normaliser
 from .plotting import save_training_curve
@@ -37,7 +37,7 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     # settings the interrupted run did not know yet take their defaults (a run from before LOOKAHEAD_SKIP had
     # none, whatever the default is now); a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "GROW_UNITS": 0, "GROW_LOOKAHEAD": 0, "LOSS_REFERENCE": "noisy", **saved,
+    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "GROW_UNITS": 0, "GROW_LOOKAHEAD": 0, "LOSS_REFERENCE": "noisy", "LOSS_LOW_SNR_WEIGHT": 0.0, **saved,
             "RESUME": name, "EPOCHS": epochs}, name
 
 
@@ -224,6 +224,7 @@ def train(cfg: dict, progress=None) -> Path:
     models_dir = Path(cfg["MODELS_DIR"])
     check_loss(cfg["LOSS"])
     reference = check_reference(cfg.get("LOSS_REFERENCE", "noisy"))
+    low_snr = check_low_snr_weight(cfg.get("LOSS_LOW_SNR_WEIGHT", 0.0))
     schedule = check_schedule(cfg.get("LR_SCHEDULE", "plateau"))  # runs saved before it: their only schedule
     causal = cfg["CONTEXT_FUTURE"] == 0
     run_name = run_name or new_run_name(cfg["MODEL_TYPE"], causal, cfg["LOSS"], models_dir)
@@ -255,7 +256,7 @@ def train(cfg: dict, progress=None) -> Path:
         model = build_model(arch)
         if init is not None:
             start_from(model, init.model, bool(added))
-        loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels], reference)
+        loss = make_loss(cfg["LOSS"], settings.n_mels, data.spread, data.norm.std[:settings.n_mels], reference, low_snr)
         rate = learning_rate(schedule, cfg["LEARNING_RATE"], cfg["EPOCHS"] * len(data.train))
         model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=cfg["CLIPNORM"] or None), loss=loss,
                       jit_compile="auto" if strategy.num_replicas_in_sync == 1 else False)
@@ -277,7 +278,8 @@ def train(cfg: dict, progress=None) -> Path:
             print(f"note: {init.path.name} was trained with the {init.config['loss']!r} loss; this run uses "
                   f"{cfg['LOSS']!r} (--loss {init.config['loss']} to keep it)")
     print(f"{'resuming' if cfg.get('RESUME') else 'training'} type {cfg['MODEL_TYPE']} ({model.count_params():,} "
-          f"parameters, {cfg['LOSS']} loss{'' if reference == 'noisy' else ' (speech reference)'}, "
+          f"parameters, {cfg['LOSS']} loss{'' if reference == 'noisy' else ' (speech reference)'}"
+          f"{f', low-SNR frames up to {1 + low_snr:g}x' if low_snr else ''}, "
           f"{data.norm.mode} normalisation, lookahead {arch['future']} frames) on "
           f"{data.describe}; run {run_name}")
     try:
@@ -305,7 +307,7 @@ def train(cfg: dict, progress=None) -> Path:
         raise DenoiserError("training produced no finite validation loss (NaN from the first epoch): "
                             "lower --learning_rate or check the training data")
     id_loss = identity_loss(loss, (data.val.batch(i) for i in range(len(data.val))), settings.n_mels)
-    config = {"architecture": arch, "run": run_name, "loss": cfg["LOSS"], "loss_reference": reference,
+    config = {"architecture": arch, "run": run_name, "loss": cfg["LOSS"], "loss_reference": reference, "loss_low_snr_weight": low_snr,
               "normalisation": data.norm.mode, **data.source,
               "settings": {k.lower(): v for k, v in cfg.items()},
               "epochs_run": len(st["epochs"]), "best_epoch": st["best_epoch"], "val_loss": st["best"],

@@ -71,6 +71,53 @@ def test_a_silent_reference_is_floored_and_an_unknown_one_refused():
         make_loss("compressed", 64, framing_for(S).spread, reference="clean")
 
 
+def _steady_voice_with_noise_rising_to(snr_db_second_half, seconds=1.0, sr=16000):
+    """(clean, noisy): a steady harmonic 'voice'; white noise at 20 dB SNR in the first half, then `snr_db...`."""
+    t = np.arange(int(seconds * sr)) / sr
+    clean = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 12))
+    clean = 0.05 * clean / np.sqrt(np.mean(clean ** 2))
+    noise = np.random.default_rng(0).standard_normal(len(t)) * np.sqrt(np.mean(clean ** 2))
+    half = len(t) // 2
+    noise[:half] *= 10 ** (-20 / 20)
+    noise[half:] *= 10 ** (-snr_db_second_half / 20)
+    return clean.astype(np.float32), (clean + noise).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["compressed", "mixed"])
+def test_the_low_snr_weight_counts_errors_on_low_snr_speech_frames_more(kind):
+    clean, noisy = _steady_voice_with_noise_rising_to(-5)
+    y, lm_n, lm_c = _targets(clean, noisy)
+    ideal = np.clip(np.exp(0.5 * (lm_c - lm_n)), 0, 1)[None].astype(np.float32)
+    n = ideal.shape[1]
+    early, late = ideal.copy(), ideal.copy()
+    early[:, 10:n // 2 - 5] *= 0.5  # the same error on 20 dB SNR frames ...
+    late[:, n // 2 + 5:n - 10] *= 0.5  # ... and on -5 dB SNR frames
+    ratios = {}
+    for weight in (0.0, 2.0):
+        loss = make_loss(kind, 64, framing_for(S).spread, low_snr_weight=weight)
+        base = float(loss(y, ideal))
+        ratios[weight] = (float(loss(y, late)) - base) / (float(loss(y, early)) - base)
+        quiet = _targets(0.01 * clean, 0.01 * noisy)[0]
+        assert float(loss(quiet, late)) == pytest.approx(float(loss(y, late)), rel=1e-3)  # level-independent
+    default = make_loss(kind, 64, framing_for(S).spread)
+    assert float(default(y, late)) == pytest.approx(float(make_loss(kind, 64, framing_for(S).spread, low_snr_weight=0)(y, late)))
+    assert ratios[2.0] / ratios[0.0] == pytest.approx(3.0, rel=0.1)  # -5 dB frames count 1 + 2 times as much
+
+
+def test_the_low_snr_weight_leaves_frames_without_speech_alone_and_refuses_negative_values():
+    from ddae.errors import DenoiserError
+
+    clean, noisy = _steady_voice_with_noise_rising_to(-5)
+    clean[8000:] = 0  # the low-SNR half has no speech: only noise
+    y, lm_n, lm_c = _targets(clean, noisy)
+    g = np.random.default_rng(1).uniform(0.2, 1, (1, y.shape[1], 64)).astype(np.float32)
+    plain = make_loss("compressed", 64, framing_for(S).spread)
+    weighted = make_loss("compressed", 64, framing_for(S).spread, low_snr_weight=2.0)
+    assert float(weighted(y, g)) == pytest.approx(float(plain(y, g)), rel=0.02)
+    with pytest.raises(DenoiserError, match="loss_low_snr_weight"):
+        make_loss("compressed", 64, framing_for(S).spread, low_snr_weight=-1)
+
+
 def test_weights_and_delay_exclude_frames():
     clean, noisy = tone_in_noise(1.0, snr_db=5)
     y, _, _ = _targets(clean, noisy, delay=3)
