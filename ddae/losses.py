@@ -61,10 +61,12 @@ def pack_targets(noisy_logmel, clean_logmel, noisy_mag=None, clean_mag=None, val
     return y
 
 
-def check_low_snr_weight(weight) -> float:
+def check_low_snr_weight(weight, kind: str = "compressed") -> float:
     weight = float(weight)
     if not np.isfinite(weight) or weight < 0:
         raise DenoiserError(f"loss_low_snr_weight must be 0 or more, got {weight}")
+    if weight and kind not in ("compressed", "mixed"):
+        raise DenoiserError(f"loss_low_snr_weight applies to the 'compressed' and 'mixed' losses, not {kind!r}")
     return weight
 
 
@@ -79,7 +81,7 @@ def make_loss(kind: str, n_mels: int, spread: np.ndarray | None = None, scale: n
 
     check_loss(kind)
     check_reference(reference)
-    low_snr_weight = check_low_snr_weight(low_snr_weight)
+    low_snr_weight = check_low_snr_weight(low_snr_weight, kind)
     bins = 0 if spread is None else spread.shape[0]
     spread_t = None if spread is None else ops.convert_to_tensor(np.asarray(spread.T, np.float32))
     inv_scale = ops.convert_to_tensor(np.float32(1.0) / (np.ones(n_mels, np.float32) if scale is None else np.asarray(scale, np.float32)))

@@ -224,7 +224,7 @@ def train(cfg: dict, progress=None) -> Path:
     models_dir = Path(cfg["MODELS_DIR"])
     check_loss(cfg["LOSS"])
     reference = check_reference(cfg.get("LOSS_REFERENCE", "noisy"))
-    low_snr = check_low_snr_weight(cfg.get("LOSS_LOW_SNR_WEIGHT", 0.0))
+    low_snr = check_low_snr_weight(cfg.get("LOSS_LOW_SNR_WEIGHT", 0.0), cfg["LOSS"])
     schedule = check_schedule(cfg.get("LR_SCHEDULE", "plateau"))  # runs saved before it: their only schedule
     causal = cfg["CONTEXT_FUTURE"] == 0
     run_name = run_name or new_run_name(cfg["MODEL_TYPE"], causal, cfg["LOSS"], models_dir)

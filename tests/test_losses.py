@@ -104,7 +104,7 @@ def test_the_low_snr_weight_counts_errors_on_low_snr_speech_frames_more(kind):
     assert ratios[2.0] / ratios[0.0] == pytest.approx(3.0, rel=0.1)  # -5 dB frames count 1 + 2 times as much
 
 
-def test_the_low_snr_weight_leaves_frames_without_speech_alone_and_refuses_negative_values():
+def test_the_low_snr_weight_leaves_frames_without_speech_alone_and_refuses_negative_values_and_other_losses():
     from ddae.errors import DenoiserError
 
     clean, noisy = _steady_voice_with_noise_rising_to(-5)
@@ -116,6 +116,8 @@ def test_the_low_snr_weight_leaves_frames_without_speech_alone_and_refuses_negat
     assert float(weighted(y, g)) == pytest.approx(float(plain(y, g)), rel=0.02)
     with pytest.raises(DenoiserError, match="loss_low_snr_weight"):
         make_loss("compressed", 64, framing_for(S).spread, low_snr_weight=-1)
+    with pytest.raises(DenoiserError, match="loss_low_snr_weight applies"):
+        make_loss("mask", 64, framing_for(S).spread, low_snr_weight=2)
 
 
 def test_weights_and_delay_exclude_frames():
