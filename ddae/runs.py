@@ -7,6 +7,7 @@ anything missing or inconsistent is refused with a message that says what.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -230,13 +231,21 @@ def _is_causal(run: Path) -> bool:
         return False
 
 
-def new_run_name(model_type: int, causal: bool = False, loss: str = "", models_dir=None) -> str:
-    """type<N>[_<loss>][_causal]_<date-time>, with a suffix if that name is taken in models_dir."""
+def new_run_name(model_type: int, causal: bool = False, loss: str = "", models_dir=None, logs_dir=None) -> str:
+    """type<N>[_<loss>][_causal]_<date-time>, with a suffix if that name is taken in models_dir or logs_dir.
+    With logs_dir the name is claimed by creating its log folder there (atomic), so runs started in the same
+    second, even into different models_dirs, never share a log folder."""
     kind = f"type{model_type}{'_' + loss if loss else ''}{'_causal' if causal else ''}"
     base = f"{kind}_{time.strftime('%Y%m%d-%H%M%S')}"
-    name, k = base, 1
     taken = lambda n: models_dir is not None and any((Path(models_dir) / p).exists() for p in (n, f".{n}.partial"))  # noqa: E731
-    while taken(name):
-        k += 1
-        name = f"{base}-{k}"
-    return name
+    for k in itertools.count(1):
+        name = base if k == 1 else f"{base}-{k}"
+        if taken(name):
+            continue
+        if logs_dir is None:
+            return name
+        try:
+            (Path(logs_dir) / name).mkdir(parents=True)
+            return name
+        except FileExistsError:
+            continue

@@ -227,7 +227,9 @@ def train(cfg: dict, progress=None) -> Path:
     low_snr = check_low_snr_weight(cfg.get("LOSS_LOW_SNR_WEIGHT", 0.0), cfg["LOSS"])
     schedule = check_schedule(cfg.get("LR_SCHEDULE", "plateau"))  # runs saved before it: their only schedule
     causal = cfg["CONTEXT_FUTURE"] == 0
-    run_name = run_name or new_run_name(cfg["MODEL_TYPE"], causal, cfg["LOSS"], models_dir)
+    logs_dir = Path(cfg["MODEL_LOGS_DIR"])
+    run_name = run_name or new_run_name(cfg["MODEL_TYPE"], causal, cfg["LOSS"], models_dir, logs_dir)
+    logs_dir = logs_dir / run_name
     partial = models_dir / f".{run_name}.partial"  # renamed to models_dir/run_name only when training ends well
     fresh = not partial.exists()
     partial.mkdir(parents=True, exist_ok=True)
@@ -238,6 +240,7 @@ def train(cfg: dict, progress=None) -> Path:
     except BaseException:
         if fresh:
             shutil.rmtree(partial, ignore_errors=True)
+            shutil.rmtree(logs_dir, ignore_errors=True)
         raise
     arch = architecture(cfg["MODEL_TYPE"], data.base.n_mels, cfg["CONTEXT_PAST"], cfg["CONTEXT_FUTURE"], cfg["UNITS"],
                         cfg["FILTERS"], cfg["RECURRENT_UNITS"], cfg["DROPOUT"], data.norm.channels,
@@ -261,7 +264,6 @@ def train(cfg: dict, progress=None) -> Path:
         model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=cfg["CLIPNORM"] or None), loss=loss,
                       jit_compile="auto" if strategy.num_replicas_in_sync == 1 else False)
 
-    logs_dir = Path(cfg["MODEL_LOGS_DIR"]) / run_name
     logs_dir.mkdir(parents=True, exist_ok=True)
     (partial / RESUME_FILE).write_text(json.dumps({k: v for k, v in cfg.items() if k != "RESUME"}, indent=2) + "\n")
     halve_after = cfg["REDUCE_LR_PATIENCE"] if schedule == "plateau" else 0

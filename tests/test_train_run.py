@@ -303,6 +303,7 @@ def test_material_without_speech_or_noise_is_a_clear_error(tmp_path):
     with pytest.raises(DenoiserError, match="speech.csv and noise.csv"):
         train_run.train(train_config("", tmp_path / "models", 3, 0, 0, MATERIAL=str(tmp_path)))
     assert list((tmp_path / "models").iterdir()) == []
+    assert list((tmp_path / "model_logs").iterdir()) == []  # the log folder that claimed the run's name is gone too
 
 
 def test_fine_tuning_with_grow_units_widens_the_run_and_starts_from_its_gains(feature_dir, runs, tmp_path, capsys):
