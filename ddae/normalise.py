@@ -19,6 +19,16 @@ themselves (zeros: what the trackers followed into silence gave). After RESET_SI
 follows starts from a fresh state, as a new file does (a stretch that long may end one recording or scene and
 start another), from its second frame: the first holds only the few samples at the end of its window.
 
+Scene changes (`risen`, 'running+floor' only): sound that rises far above where the trackers stand, as when
+speech in noise follows a much quieter stretch that is not digital silence (a microphone's hiss, a hold, a quiet
+room), would be normalised against the quiet stretch for seconds, and no training segment looks like that. A frame
+has risen when at least RISE_SHARE of its bands stand RISE_FLOOR_DB above their floor and RISE_MEAN_DB above their
+running mean, both as tracked up to the frame before; levels relative to the trackers, so it is as
+level-independent as the features. The denoiser (ddae.inference) takes RISE_SECONDS of risen frames on end, in a
+scene at least RISE_AFTER_S old, as a new scene that began where the rise began: it starts afresh from there as
+it does after a long silence (benchmarks/bench_longform.py, README "Long recordings"). The second condition keeps
+it from firing inside speech in its own noise: the running mean holds the speech too.
+
 Priming (`prime_frames` > 0, for offline models): the running mean starts from the mean of the first
 `prime_frames` frames and the floor from their smoothed minimum, instead of from the first frame alone, so
 the first seconds of a file are normalised as well as the rest. The denoiser then holds back its first output
@@ -37,6 +47,11 @@ DEFAULT_TAU_S = 3.0
 FLOOR_RISE = 0.01  # nats per frame: about 4 dB per second at a 10 ms hop
 FLOOR_SMOOTH = 0.3  # weight of the new frame in the smoothing before the floor tracker
 RESET_SILENCE_S = 1.0  # digital silence this long (or longer) ends a scene: the next sound starts afresh
+RISE_FLOOR_DB = 10.0  # a band has risen when it stands this far above its floor ...
+RISE_MEAN_DB = 15.0  # ... and this far above its running mean
+RISE_SHARE = 0.6  # a frame has risen when this share of its bands has
+RISE_SECONDS = 0.2  # risen frames on end that make a new scene (then it starts afresh where they began) ...
+RISE_AFTER_S = 3.0  # ... in a scene at least this old (a new scene's first seconds are not compared with it)
 _RESTART = -1  # the state's silence count once a long silence has ended: start afresh at the next sound frame
 
 
@@ -102,13 +117,19 @@ class Normaliser:
         self.std = np.asarray(std, np.float32)
         self.alpha = 1.0 / max(1.0, float(tau_frames))
         self.silent_below = -np.inf  # log-mel level of digital silence (set from the feature settings' log floor)
-        self.reset_silence = int(round(RESET_SILENCE_S * 100))  # frames (at the 10 ms hop; hold_on_silence sets it)
+        self._frame_rate(100.0)  # the 10 ms hop, until hold_on_silence says otherwise
 
     def hold_on_silence(self, log_floor: float, frames_per_s: float = 100.0) -> "Normaliser":
-        """Leave the state as it is on frames of digital silence (see above), for features with this log floor."""
+        """Leave the state as it is on frames of digital silence (see above), for features with this log floor
+        and frame rate (which also sets how many frames make a scene change)."""
         self.silent_below = float(np.log(10.0 * log_floor))
-        self.reset_silence = int(round(RESET_SILENCE_S * frames_per_s))
+        self._frame_rate(frames_per_s)
         return self
+
+    def _frame_rate(self, frames_per_s: float) -> None:
+        self.reset_silence = int(round(RESET_SILENCE_S * frames_per_s))
+        self.rise_frames = max(1, int(round(RISE_SECONDS * frames_per_s)))
+        self.rise_after = int(round(RISE_AFTER_S * frames_per_s))
 
     def _silent(self, x: np.ndarray) -> np.ndarray:
         return np.all(x <= self.silent_below, axis=1) if len(x) else np.zeros(0, bool)
@@ -201,6 +222,30 @@ class Normaliser:
             return []
         plan, _ = self._plan(self._silent(np.asarray(logmel)), state[4] if state is not None else 0)
         return [a for a, _, kind in plan if kind == "fresh"]
+
+    def risen(self, logmel: np.ndarray, feats: np.ndarray, state) -> np.ndarray:
+        """Per frame of `logmel` (following `state`; `feats` = apply's output): has it risen far above the
+        trackers as they stood before it (see 'Scene changes')? Never in a mode without the floor tracker, on
+        digital silence, or on the first frame of a fresh state."""
+        x = np.asarray(logmel, np.float64)
+        if self.mode != "running+floor" or not len(x):
+            return np.zeros(len(x), bool)
+        n, std = self.n_mels, self.std.astype(np.float64)
+        means, floors = x - feats[:, :n] * std[:n], x - feats[:, n:] * std[n:]
+        silent = self._silent(x)
+        idx = np.arange(len(x))
+        before = np.r_[-1, np.maximum.accumulate(np.where(silent, -1, idx))[:-1]]  # last frame with sound before each
+        had = before[:, None] >= 0
+        mean = np.where(had, means[np.maximum(before, 0)], state[0])
+        floor = np.where(had, floors[np.maximum(before, 0)], state[3])
+
+        def above(ref, db):
+            return np.mean(x - ref > db * np.log(10.0) / 10.0, axis=1) >= RISE_SHARE
+
+        out = above(floor, RISE_FLOOR_DB) & above(mean, RISE_MEAN_DB) & ~silent
+        if state[1] == 0:
+            out[0] = False
+        return out
 
     def _track(self, x: np.ndarray, state):
         """Per-frame running means and floors of frames (T, n_mels) that follow `state`, and the new state."""

@@ -147,3 +147,23 @@ def test_priming_skips_digital_silence(rng):
     _, silence, b = _with_silence(rng, 40)
     state = n.prime(np.vstack([silence, b])[:100])
     assert np.allclose(state[0], b[:60].mean(axis=0)) and state[1] == 60
+
+
+def test_a_rise_far_above_floor_and_mean_is_found_at_any_level_and_speech_in_its_noise_is_not(rng):
+    """'Scene changes': a band-wide jump of 30 dB over a quiet stretch is risen from its first frame on; the
+    same at another input level too; the same frames in a scene that was as loud already are not (the running
+    mean holds them); nor is anything in a mode without the floor tracker."""
+    n = Normaliser("running+floor", np.zeros(16), np.ones(16), 300).hold_on_silence(1e-14)
+    assert (n.rise_frames, n.rise_after) == (20, 300)
+    quiet, loud = rng.normal(-20, 0.3, (400, 8)), rng.normal(-20 + 30 * np.log(10) / 10, 0.3, (50, 8))
+    x = np.vstack([quiet, loud])
+    flags = n.risen(x, n.apply(x)[0], n.start())
+    assert not flags[:400].any() and flags[400:420].all()
+    y = x + 25 * np.log(10) / 10  # 25 dB louder: the same frames
+    assert np.array_equal(n.risen(y, n.apply(y)[0], n.start()), flags)
+    state = n.apply(x[:400])[1]  # in chunks, from the state before: the same
+    assert np.array_equal(n.risen(x[400:], n.apply(x[400:], state)[0], state), flags[400:])
+    steady = np.vstack([loud[:1].repeat(300, 0) + rng.normal(0, 0.3, (300, 8)), loud])  # a scene as loud already
+    assert not n.risen(steady, n.apply(steady)[0], n.start()).any()
+    plain = Normaliser("running", np.zeros(8), np.ones(8), 300).hold_on_silence(1e-14)
+    assert not plain.risen(x, plain.apply(x)[0], plain.start()).any()
