@@ -15,6 +15,7 @@ MODEL = "default"  # 'default' (shipped pretrained model, else newest run), 'lat
 MAX_ATTENUATION_DB = 30.0  # gain floor: no band is attenuated by more than this (lower = gentler); 30 measured best
 MIX = 1.0  # dry/wet: 1 = fully denoised, 0 = the input unchanged
 RATE_MODE = "native"  # 'native': apply band gains at the file's own rate; 'resample': denoise at the model's rate
+SCENE_CHANGES = True  # start afresh where sound rises far above a quieter stretch (README "Long recordings"); false: never
 BLOCK_SECONDS = 30.0  # block length for long files (memory is bounded by this, not by the file)
 MODELS_DIR = "models"  # where 'default' and 'latest' look
 BACKEND = "auto"  # 'auto' (ONNX Runtime when the run has model.onnx and onnxruntime is installed: no TensorFlow), 'onnx' or 'keras'
@@ -38,7 +39,7 @@ def main(cfg):
 
     jobs = plan_jobs(cfg["INPUTS"], cfg["OUTPUT"])
     denoiser = Denoiser.load(cfg["MODEL"], cfg["BACKEND"], cfg["THREADS"], cfg["MAX_ATTENUATION_DB"], cfg["MIX"],
-                             cfg["MODELS_DIR"])
+                             cfg["MODELS_DIR"], cfg["SCENE_CHANGES"])
     model = denoiser.run
     failures, where = _on_cluster(cfg, jobs, model) if cfg["CLUSTER"] else (_here(cfg, jobs, denoiser), "")
     done = len(jobs) - len(failures)
@@ -89,6 +90,7 @@ def _on_cluster(cfg, jobs, model) -> tuple[list[str], str]:
         n = len(client.scheduler_info()["workers"])
         failures = denoise_on_cluster(client, jobs, str(model.path.resolve()), model.backend, cfg["MAX_ATTENUATION_DB"],
                                       cfg["MIX"], cfg["RATE_MODE"], cfg["BLOCK_SECONDS"],
+                                      scene_changes=cfg["SCENE_CHANGES"],
                                       progress=lambda total: tqdm(total=total, unit="file", disable=None,
                                                                   desc=f"denoising with {model.name} on {n} workers"))
         if cfg["CLUSTER"] == "local":

@@ -23,24 +23,27 @@ from .runs import PROJECT_MODELS, Run, load_run, resolve_run_path
 
 class Denoiser:
     """A loaded model and how strongly to apply it (`max_attenuation_db`: gain floor; `mix`: 1 = fully
-    denoised, 0 = the input)."""
+    denoised, 0 = the input; `scene_changes`: start afresh where sound rises far above a quieter stretch,
+    ddae.normalise)."""
 
-    def __init__(self, run: Run, max_attenuation_db: float = DEFAULT_MAX_ATTENUATION_DB, mix: float = 1.0):
+    def __init__(self, run: Run, max_attenuation_db: float = DEFAULT_MAX_ATTENUATION_DB, mix: float = 1.0,
+                 scene_changes: bool = True):
         if not 0.0 <= mix <= 1.0:
             raise DenoiserError(f"mix must be between 0 (dry) and 1 (fully denoised), got {mix}")
         if max_attenuation_db < 0:
             raise DenoiserError(f"max_attenuation_db must be >= 0, got {max_attenuation_db}")
         self.run, self.max_attenuation_db, self.mix = run, float(max_attenuation_db), float(mix)
+        run.norm.scene_changes = bool(scene_changes)
 
     @classmethod
     def load(cls, model: str | Path = "default", backend: str = "auto", threads: int = 0,
              max_attenuation_db: float = DEFAULT_MAX_ATTENUATION_DB, mix: float = 1.0,
-             models_dir: str | Path = PROJECT_MODELS) -> "Denoiser":
+             models_dir: str | Path = PROJECT_MODELS, scene_changes: bool = True) -> "Denoiser":
         """model: 'default' or 'pretrained' (shipped), 'causal' (the shipped model without lookahead), 'latest'
         (newest run in models_dir) or a run folder; backend: 'auto', 'onnx' or 'keras'."""
         causal = str(model) == "causal"
         path = resolve_run_path("pretrained" if causal else str(model), models_dir, causal=causal)
-        return cls(load_run(path, backend, threads), max_attenuation_db, mix)
+        return cls(load_run(path, backend, threads), max_attenuation_db, mix, scene_changes)
 
     @property
     def name(self) -> str:

@@ -117,6 +117,7 @@ class Normaliser:
         self.std = np.asarray(std, np.float32)
         self.alpha = 1.0 / max(1.0, float(tau_frames))
         self.silent_below = -np.inf  # log-mel level of digital silence (set from the feature settings' log floor)
+        self.scene_changes = True  # False: no frame has risen (the denoiser never starts afresh on a rise)
         self._frame_rate(100.0)  # the 10 ms hop, until hold_on_silence says otherwise
 
     def hold_on_silence(self, log_floor: float, frames_per_s: float = 100.0) -> "Normaliser":
@@ -225,10 +226,10 @@ class Normaliser:
 
     def risen(self, logmel: np.ndarray, feats: np.ndarray, state) -> np.ndarray:
         """Per frame of `logmel` (following `state`; `feats` = apply's output): has it risen far above the
-        trackers as they stood before it (see 'Scene changes')? Never in a mode without the floor tracker, on
-        digital silence, or on the first frame of a fresh state."""
+        trackers as they stood before it (see 'Scene changes')? Never in a mode without the floor tracker, with
+        `scene_changes` off, on digital silence, or on the first frame of a fresh state."""
         x = np.asarray(logmel, np.float64)
-        if self.mode != "running+floor" or not len(x):
+        if self.mode != "running+floor" or not self.scene_changes or not len(x):
             return np.zeros(len(x), bool)
         n, std = self.n_mels, self.std.astype(np.float64)
         means, floors = x - feats[:, :n] * std[:n], x - feats[:, n:] * std[n:]

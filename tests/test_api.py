@@ -43,6 +43,21 @@ def test_stream_gives_the_offline_result(default):
     np.testing.assert_allclose(y, denoise_array(default.run, x, 16000), atol=1e-6)
 
 
+def test_scene_changes_can_be_switched_off(default):
+    """Speech in noise after 4 s of faint hiss: the shipped model's stream starts afresh where it rose, unless
+    told not to (`scene_changes=False`, denoise.py --scene_changes false)."""
+    hiss = (np.random.default_rng(3).standard_normal(16000 * 4) * 10 ** (-70 / 20)).astype(np.float32)
+    x = np.concatenate([hiss, tone_in_noise(2.0, snr_db=5.0, seed=8)[1]])
+    found = []
+    for d in (default, Denoiser.load(scene_changes=False)):
+        s = d.stream(16000)
+        s.process(x)
+        s.flush()
+        found.append(s.estimator.scene_starts)
+    assert len(found[0]) == 1 and abs(found[0][0] - 400) <= 2 and found[1] == []
+    assert default.run.norm.scene_changes
+
+
 def test_denoise_file_equals_denoise_of_the_array(default, tmp_path):
     clean, noisy = tone_in_noise(1.0, sr=22050)
     sf.write(tmp_path / "in.wav", np.stack([noisy, 0.5 * noisy], 1), 22050, subtype="PCM_16")
