@@ -1,11 +1,11 @@
 """Utterances inside a long recording against the same utterances on their own (a check of running state).
 
 Usage: python benchmarks/bench_longform.py [--model default,models/pretrained/ddae_causal] [--peers rnnoise]
-       [--gaps noise,quiet,silence] [--splice 0.25,0.5,1] [--scene_changes_off true] [--clean_input true]
+       [--gaps noise,quiet,loud,silence] [--splice 0.25,0.5,1] [--scene_changes_off true] [--clean_input true]
 
 The 16 kHz pairs of the development set (every STRIDE-th), GROUP at a time, become one long recording each
 (ddae.longform): every utterance follows a gap of GAP_SECONDS, its own noise ('noise'), white noise at
-GAP_DBFS ('quiet') or digital zeros ('silence'). Each model (and peer) denoises the long recording in one stream and
+GAP_DBFS ('quiet') or at LOUD_DBFS ('loud'), or digital zeros ('silence'). Each model (and peer) denoises the long recording in one stream and
 every utterance alone; printed: PESQ, STOI and SI-SDR of the utterance cut from the long output minus alone,
 paired, mean and 95 % interval. A denoiser whose state follows the gap down (a running normaliser, say)
 shows it here and nowhere in the development set, whose files are short. With SPLICE, each utterance's long
@@ -18,9 +18,10 @@ SCENE_CHANGES_OFF, each model also denoises every long recording with its scene-
 PAIRS = "data/devset_v2/pairs.csv"  # pairs CSV with a sample_rate column (dev set v2: evaluate.py --make_devset true)
 MODEL = "default,models/pretrained/ddae_causal"  # comma-separated models
 PEERS = "rnnoise"  # peers measured the same way (comma-separated; '' = none; skipped with a note if not installed)
-GAPS = "noise,quiet,silence"  # gap kinds to measure (comma-separated)
+GAPS = "noise,quiet,loud,silence"  # gap kinds to measure (comma-separated)
 GAP_SECONDS = 10.0  # length of every gap
 GAP_DBFS = -70.0  # level of the 'quiet' gaps
+LOUD_DBFS = -10.0  # level of the 'loud' gaps (white noise too)
 SPLICE = ""  # comma-separated seconds into each utterance: also score the long output spliced there with the utterance denoised alone ('' = none)
 CLEAN_INPUT = False  # feed the clean references in place of the noisy files: what each denoiser does to clean speech
 SCENE_CHANGES_OFF = False  # also run the models without their scene-change restart: one more row, with minus without
@@ -74,8 +75,9 @@ def main(cfg):
             diffs = {s: [] for s in [None] + splices}
             off = [] if cfg["SCENE_CHANGES_OFF"] and name in runs else None
             for g0 in range(0, len(data), cfg["GROUP"]):
+                level = cfg["LOUD_DBFS"] if gap == "loud" else cfg["GAP_DBFS"]
                 clean, noisy, spans = long_recording(data[g0:g0 + cfg["GROUP"]], gap, cfg["GAP_SECONDS"], 16000,
-                                                     cfg["GAP_DBFS"], seed=g0)
+                                                     level, seed=g0)
                 y = f(noisy)
                 if off is not None:
                     off += _with_minus_without(runs[name], y, clean, noisy, spans, keys)
@@ -86,7 +88,7 @@ def main(cfg):
                         yi = y[a:b] if at == b - a else np.concatenate([y[a:a + at], f(n[at:])]).astype(np.float32)
                         m = all_metrics(clean[a:b], yi, 16000)
                         out.append([m[k] - ref[k] for k in keys])
-            label = f"{gap} ({cfg['GAP_DBFS']:g} dBFS)" if gap == "quiet" else gap
+            label = {"quiet": f"quiet ({cfg['GAP_DBFS']:g} dBFS)", "loud": f"loud ({cfg['LOUD_DBFS']:g} dBFS)"}.get(gap, gap)
             rows = [(label + ('' if s is None else f', spliced at {s:g} s'), out) for s, out in diffs.items()]
             for what, out in rows + ([(label + ", with scene changes minus without", off)] if off is not None else []):
                 d = np.array(out, np.float64)

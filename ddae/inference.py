@@ -32,10 +32,11 @@ class GainEstimator:
         self._skip = run.delay  # the first outputs belong to frames before the start
         self._priming = [] if run.norm.prime_frames else None  # frames held back until the normaliser is primed
         self._scene = 0  # frames of the current scene so far (since the start or the last fresh start)
-        self._risen = 0  # risen frames on end (ddae.normalise, 'Scene changes')
+        self._changed = 0  # risen or fallen frames on end (ddae.normalise, 'Scene changes')
         self._recent = np.zeros((0, run.settings.n_mels))  # the last frames, to start a new scene where it began
+        self._floors = np.zeros((0, run.settings.n_mels))  # their tracked floors ('running+floor')
         self._frames = 0  # frames through the model so far
-        self.scene_starts = []  # frames where a new scene was found to begin (a rise, not a silence)
+        self.scene_starts = []  # frames where a new scene was found to begin (a rise or a fall, not a silence)
 
     def push(self, logmel: np.ndarray) -> np.ndarray:
         logmel = np.asarray(logmel)
@@ -50,41 +51,45 @@ class GainEstimator:
             self._afresh()
             return np.concatenate([before, self.push(logmel[restarts[0]:])])
         x, state = self.run.norm.apply(logmel, self._norm_state)
-        at = self._rise_complete(logmel, x)
-        if at is not None:  # a new scene, which began rise_frames - 1 frames before `at`
+        at = self._change_complete(logmel, x)
+        if at is not None:  # a new scene, which began change_frames - 1 frames before `at`
             before = self.push(logmel[:at]) if at else np.zeros((0, self.run.settings.n_mels))
-            back = self._recent[max(0, len(self._recent) - (self.run.norm.rise_frames - 1)):]
+            back = self._recent[max(0, len(self._recent) - (self.run.norm.change_frames - 1)):]
             self._afresh()
             self._skip, self._frames = len(back), self._frames - len(back)  # their gains were given already
             self.scene_starts.append(self._frames)
             return np.concatenate([before, self.push(np.concatenate([back, logmel[at:]]))])
         self._norm_state = state
         self._scene, self._frames = self._scene + len(logmel), self._frames + len(logmel)
-        self._recent = np.concatenate([self._recent, logmel])[-self.run.norm.rise_frames:]
+        self._recent = np.concatenate([self._recent, logmel])[-self.run.norm.change_frames:]
+        if self.run.norm.mode == "running+floor":
+            self._floors = np.concatenate([self._floors, self.run.norm.floors(logmel, x)])[-self.run.norm.fall_window:]
         return self._run(x)
 
-    def _rise_complete(self, logmel: np.ndarray, x: np.ndarray):
-        """The first frame of `logmel` that completes rise_frames risen frames on end, in a scene at least
-        rise_after frames old (None if none; the count of risen frames on end is then carried over)."""
+    def _change_complete(self, logmel: np.ndarray, x: np.ndarray):
+        """The first frame of `logmel` that completes change_frames risen or fallen frames on end, in a scene at
+        least change_after frames old (None if none; the count of such frames on end is then carried over)."""
         norm = self.run.norm
-        risen = norm.risen(logmel, x, self._norm_state) & (self._scene + np.arange(len(logmel)) >= norm.rise_after)
-        if not risen.any():
-            self._risen = 0 if len(risen) else self._risen
+        changed = norm.risen(logmel, x, self._norm_state) | norm.fallen(logmel, x, self._floors)
+        changed &= self._scene + np.arange(len(logmel)) >= norm.change_after
+        if not changed.any():
+            self._changed = 0 if len(changed) else self._changed
             return None
-        t = np.arange(len(risen))
-        last_not = np.maximum.accumulate(np.where(risen, -1, t))
-        on_end = np.where(last_not >= 0, t - last_not, t + 1 + self._risen)
-        done = np.flatnonzero(on_end >= norm.rise_frames)
+        t = np.arange(len(changed))
+        last_not = np.maximum.accumulate(np.where(changed, -1, t))
+        on_end = np.where(last_not >= 0, t - last_not, t + 1 + self._changed)
+        done = np.flatnonzero(on_end >= norm.change_frames)
         if len(done):
             return int(done[0])
-        self._risen = int(on_end[-1])
+        self._changed = int(on_end[-1])
         return None
 
     def _afresh(self) -> None:
         """Normaliser, model and priming start afresh, as on a new file."""
         self._state, self._norm_state = self.run.initial_state(), self.run.norm.start()
-        self._scene = self._risen = 0
+        self._scene = self._changed = 0
         self._recent = self._recent[:0]
+        self._floors = self._floors[:0]
         if self.run.norm.prime_frames:
             self._priming = []
 

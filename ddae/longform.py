@@ -2,7 +2,8 @@
 running state (normaliser, recurrent layers) does to an utterance that follows a change or a quiet stretch.
 
 Gap kinds: 'noise' (the utterance's own noise, noisy minus clean, tiled: a pause in the same scene),
-'quiet' (white noise at `gap_dbfs`: a quieter stretch, as when a noise or a microphone switches on) and
+'quiet' (white noise at `gap_dbfs`, -70 dBFS say: a quieter stretch, as when a noise or a microphone switches
+on), 'loud' (the same at a high `gap_dbfs`, -10 dBFS say: a loud noise that stops before the utterance) and
 'silence' (digital zeros: a muted or gated stretch). The clean recording holds zeros in every gap.
 """
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from .errors import DenoiserError
 
-GAP_KINDS = ("noise", "quiet", "silence")
+GAP_KINDS = ("noise", "quiet", "loud", "silence")
 
 
 def gap_signal(kind: str, n: int, clean: np.ndarray, noisy: np.ndarray, gap_dbfs: float,
@@ -20,7 +21,7 @@ def gap_signal(kind: str, n: int, clean: np.ndarray, noisy: np.ndarray, gap_dbfs
     if kind == "noise":
         noise = np.asarray(noisy, np.float64) - clean
         return np.resize(noise, n) if len(noise) else np.zeros(n)
-    if kind == "quiet":
+    if kind in ("quiet", "loud"):
         return rng.standard_normal(n) * 10 ** (gap_dbfs / 20)
     if kind == "silence":
         return np.zeros(n)

@@ -19,15 +19,18 @@ themselves (zeros: what the trackers followed into silence gave). After RESET_SI
 follows starts from a fresh state, as a new file does (a stretch that long may end one recording or scene and
 start another), from its second frame: the first holds only the few samples at the end of its window.
 
-Scene changes (`risen`, 'running+floor' only): sound that rises far above where the trackers stand, as when
+Scene changes (`risen`, `fallen`; 'running+floor' only): sound far above where the trackers stand, as when
 speech in noise follows a much quieter stretch that is not digital silence (a microphone's hiss, a hold, a quiet
-room), would be normalised against the quiet stretch for seconds, and no training segment looks like that. A frame
-has risen when at least RISE_SHARE of its bands stand RISE_FLOOR_DB above their floor and RISE_MEAN_DB above their
-running mean, both as tracked up to the frame before; levels relative to the trackers, so it is as
-level-independent as the features. The denoiser (ddae.inference) takes RISE_SECONDS of risen frames on end, in a
-scene at least RISE_AFTER_S old, as a new scene that began where the rise began: it starts afresh from there as
-it does after a long silence (benchmarks/bench_longform.py, README "Long recordings"). The second condition keeps
-it from firing inside speech in its own noise: the running mean holds the speech too.
+room), or far below it, as when a loud noise stops, would be normalised against the stretch before for seconds
+(the running mean takes seconds to follow), and no training segment looks like that. A frame has risen when at
+least CHANGE_SHARE of its bands stand RISE_FLOOR_DB above their floor and RISE_MEAN_DB above their running mean,
+both as tracked up to the frame before (the second condition keeps it from firing inside speech in its own
+noise: the running mean holds the speech too); it has fallen when the floor of that share of its bands lies
+FALL_DB below where it stood FALL_WINDOW_S before (the floor follows a band down at once but climbs at most 4
+dB/s, so within speech it cannot drop that far). Levels relative to the trackers, so it is as level-independent
+as the features. The denoiser (ddae.inference) takes CHANGE_SECONDS of such frames on end, in a scene at least
+CHANGE_AFTER_S old, as a new scene that began where they began: it starts afresh from there as it does after a
+long silence (benchmarks/bench_longform.py, README "Long recordings").
 
 Priming (`prime_frames` > 0, for offline models): the running mean starts from the mean of the first
 `prime_frames` frames and the floor from their smoothed minimum, instead of from the first frame alone, so
@@ -49,9 +52,11 @@ FLOOR_SMOOTH = 0.3  # weight of the new frame in the smoothing before the floor 
 RESET_SILENCE_S = 1.0  # digital silence this long (or longer) ends a scene: the next sound starts afresh
 RISE_FLOOR_DB = 10.0  # a band has risen when it stands this far above its floor ...
 RISE_MEAN_DB = 15.0  # ... and this far above its running mean
-RISE_SHARE = 0.6  # a frame has risen when this share of its bands has
-RISE_SECONDS = 0.2  # risen frames on end that make a new scene (then it starts afresh where they began) ...
-RISE_AFTER_S = 3.0  # ... in a scene at least this old (a new scene's first seconds are not compared with it)
+CHANGE_SHARE = 0.6  # a frame has risen when this share of its bands has
+CHANGE_SECONDS = 0.2  # risen or fallen frames on end that make a new scene (it starts afresh where they began) ...
+FALL_DB = 15.0  # a band has fallen when its floor lies this far below ...
+FALL_WINDOW_S = 0.5  # ... where it stood this long before
+CHANGE_AFTER_S = 3.0  # ... in a scene at least this old (a new scene's first seconds are not compared with it)
 _RESTART = -1  # the state's silence count once a long silence has ended: start afresh at the next sound frame
 
 
@@ -129,8 +134,9 @@ class Normaliser:
 
     def _frame_rate(self, frames_per_s: float) -> None:
         self.reset_silence = int(round(RESET_SILENCE_S * frames_per_s))
-        self.rise_frames = max(1, int(round(RISE_SECONDS * frames_per_s)))
-        self.rise_after = int(round(RISE_AFTER_S * frames_per_s))
+        self.change_frames = max(1, int(round(CHANGE_SECONDS * frames_per_s)))
+        self.change_after = int(round(CHANGE_AFTER_S * frames_per_s))
+        self.fall_window = max(1, int(round(FALL_WINDOW_S * frames_per_s)))
 
     def _silent(self, x: np.ndarray) -> np.ndarray:
         return np.all(x <= self.silent_below, axis=1) if len(x) else np.zeros(0, bool)
@@ -241,12 +247,30 @@ class Normaliser:
         floor = np.where(had, floors[np.maximum(before, 0)], state[3])
 
         def above(ref, db):
-            return np.mean(x - ref > db * np.log(10.0) / 10.0, axis=1) >= RISE_SHARE
+            return np.mean(x - ref > db * np.log(10.0) / 10.0, axis=1) >= CHANGE_SHARE
 
         out = above(floor, RISE_FLOOR_DB) & above(mean, RISE_MEAN_DB) & ~silent
         if state[1] == 0:
             out[0] = False
         return out
+
+    def floors(self, logmel: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        """The tracked floor of each frame, from apply's output."""
+        n = self.n_mels
+        return np.asarray(logmel, np.float64) - feats[:, n:] * self.std[n:].astype(np.float64)
+
+    def fallen(self, logmel: np.ndarray, feats: np.ndarray, floors_before: np.ndarray) -> np.ndarray:
+        """Per frame of `logmel` (`feats` = apply's output): has the floor of most bands dropped far below where it
+        stood fall_window frames before (see 'Scene changes')? `floors_before`: the floors of the frames before
+        these (any number; a frame with too few before it has not fallen). Never on digital silence."""
+        x = np.asarray(logmel, np.float64)
+        if self.mode != "running+floor" or not self.scene_changes or not len(x):
+            return np.zeros(len(x), bool)
+        floors = self.floors(x, feats)
+        before = len(floors_before) + np.arange(len(x)) - self.fall_window
+        ago = np.vstack([floors_before, floors])[np.maximum(before, 0)]
+        out = np.mean(floors < ago - FALL_DB * np.log(10.0) / 10.0, axis=1) >= CHANGE_SHARE
+        return out & (before >= 0) & ~self._silent(x)
 
     def _track(self, x: np.ndarray, state):
         """Per-frame running means and floors of frames (T, n_mels) that follow `state`, and the new state."""

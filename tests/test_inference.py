@@ -196,35 +196,38 @@ def test_after_a_second_of_digital_silence_a_stream_starts_afresh(loaded, kind):
 
 
 @pytest.mark.parametrize("kind", ["recurrent_skip", "recurrent"])
-def test_sound_far_above_a_quieter_stretch_starts_a_new_scene_where_it_rose(loaded, kind, monkeypatch):
-    """Speech in noise after 4 s of faint hiss (not digital silence) is a new scene: found where it began and
-    denoised from there as a file of its own would be, in any chunking; the same speech in its own steady noise
-    never is."""
+@pytest.mark.parametrize("before_dbfs", [-70, -10])
+def test_sound_far_above_or_below_the_stretch_before_starts_a_new_scene_where_it_changed(loaded, kind, before_dbfs,
+                                                                                         monkeypatch):
+    """Speech in noise after 4 s of faint hiss (not digital silence), or after 4 s of loud noise, is a new scene:
+    found where it began and denoised from there as a file of its own would be, in any chunking; the same speech
+    in its own steady noise never is."""
     from ddae.features import compute_logmel
 
     run = loaded[kind]  # running+floor features; with lookahead, or primed on 0.5 s
     _, b = tone_in_noise(2.0, snr_db=5.0, seed=8)
-    hiss = (np.random.default_rng(3).standard_normal(16000 * 4) * 10 ** (-70 / 20)).astype(np.float32)
+    hiss = (np.random.default_rng(3).standard_normal(16000 * 4) * 10 ** (before_dbfs / 20)).astype(np.float32)
     x = np.concatenate([hiss, b])
     lm = compute_logmel(x, run.settings)
     est = GainEstimator(run)
     g = np.concatenate([est.push(lm), est.finish()])
-    assert len(est.scene_starts) == 1 and abs(est.scene_starts[0] - 400) <= 2  # frame 400: 4 s at 100 frames/s
+    # the change at frame 400 (4 s at 100 frames/s); after loud noise the speech's bands fall at its first dip
+    assert len(est.scene_starts) == 1 and 398 <= est.scene_starts[0] <= (402 if before_dbfs < -30 else 420)
     s, d = est.scene_starts[0], run.delay
-    r = s + run.norm.rise_frames - 1  # where the rise was complete: the gains from there on are the new scene's
+    r = s + run.norm.change_frames - 1  # where the change was complete: the gains from there on are the new scene's
     fresh = GainEstimator(run)
     np.testing.assert_array_equal(g[r - d:], np.concatenate([fresh.push(lm[s:]), fresh.finish()])[r - d - s:])
     chunked = GainEstimator(run)
     gc = np.concatenate([chunked.push(lm[i:i + 37]) for i in range(0, len(lm), 37)] + [chunked.finish()])
     assert chunked.scene_starts == est.scene_starts and np.max(np.abs(gc - g)) < 1e-5
-    alone = denoise_array(run, b)  # the audio: as on its own from 0.3 s on, where without the fresh start it was not
+    alone = denoise_array(run, b)  # the audio: near what it is on its own from 0.3 s on, far without the fresh start
 
     def off(y):
         return np.sqrt(np.mean((y[-len(b) + 4800:] - alone[4800:]) ** 2))
 
     with_it = off(denoise_array(run, x))
     monkeypatch.setattr(run.norm, "scene_changes", False)
-    assert with_it < 0.1 * off(denoise_array(run, x))
+    assert with_it < 0.25 * off(denoise_array(run, x))
     monkeypatch.undo()
     steady = GainEstimator(run)
     steady.push(compute_logmel(tone_in_noise(6.0, snr_db=5.0, seed=9)[1], run.settings))

@@ -154,7 +154,7 @@ def test_a_rise_far_above_floor_and_mean_is_found_at_any_level_and_speech_in_its
     same at another input level too; the same frames in a scene that was as loud already are not (the running
     mean holds them); nor is anything in a mode without the floor tracker."""
     n = Normaliser("running+floor", np.zeros(16), np.ones(16), 300).hold_on_silence(1e-14)
-    assert (n.rise_frames, n.rise_after) == (20, 300)
+    assert (n.change_frames, n.change_after) == (20, 300)
     quiet, loud = rng.normal(-20, 0.3, (400, 8)), rng.normal(-20 + 30 * np.log(10) / 10, 0.3, (50, 8))
     x = np.vstack([quiet, loud])
     flags = n.risen(x, n.apply(x)[0], n.start())
@@ -167,3 +167,22 @@ def test_a_rise_far_above_floor_and_mean_is_found_at_any_level_and_speech_in_its
     assert not n.risen(steady, n.apply(steady)[0], n.start()).any()
     plain = Normaliser("running", np.zeros(8), np.ones(8), 300).hold_on_silence(1e-14)
     assert not plain.risen(x, plain.apply(x)[0], plain.start()).any()
+
+
+def test_a_floor_that_drops_far_below_where_it_stood_has_fallen_at_any_level(rng):
+    """'Scene changes': 30 dB less in every band (a loud noise stops) drops the floor within a few frames, and
+    the frames are fallen for as long as the floor half a second before was the loud one; at another level the
+    same; a steady scene, or frames with too little before them, never."""
+    n = Normaliser("running+floor", np.zeros(16), np.ones(16), 300).hold_on_silence(1e-14)
+    assert n.fall_window == 50
+    loud, quiet = rng.normal(-5, 0.3, (400, 8)), rng.normal(-5 - 30 * np.log(10) / 10, 0.3, (100, 8))
+    x = np.vstack([loud, quiet])
+    feats, _ = n.apply(x)
+    flags = n.fallen(x, feats, np.zeros((0, 8)))
+    assert not flags[:400].any() and flags[405:450].all() and not flags[455:].any()
+    y = x - 25 * np.log(10) / 10
+    assert np.array_equal(n.fallen(y, n.apply(y)[0], np.zeros((0, 8))), flags)
+    head, state = n.apply(x[:400])
+    tail, _ = n.apply(x[400:], state)  # in chunks, given the floors before: the same
+    assert np.array_equal(n.fallen(x[400:], tail, n.floors(x[:400], head)), flags[400:])
+    assert not n.fallen(loud, n.apply(loud)[0], np.zeros((0, 8))).any()
