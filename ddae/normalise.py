@@ -27,7 +27,7 @@ least CHANGE_SHARE of its bands stand RISE_FLOOR_DB above their floor and RISE_M
 both as tracked up to the frame before (the second condition keeps it from firing inside speech in its own
 noise: the running mean holds the speech too); it has fallen when the floor of that share of its bands lies
 FALL_DB below where it stood FALL_WINDOW_S before (the floor follows a band down at once but climbs at most 4
-dB/s, so within speech it cannot drop that far). Levels relative to the trackers, so it is as level-independent
+dB/s, so inside speech it drops that far only after seconds without a dip). Levels relative to the trackers, so it is as level-independent
 as the features. The denoiser (ddae.inference) takes CHANGE_SECONDS of such frames on end, in a scene at least
 CHANGE_AFTER_S old, as a new scene that began where they began: it starts afresh from there as it does after a
 long silence (benchmarks/bench_longform.py, README "Long recordings").
@@ -52,10 +52,10 @@ FLOOR_SMOOTH = 0.3  # weight of the new frame in the smoothing before the floor 
 RESET_SILENCE_S = 1.0  # digital silence this long (or longer) ends a scene: the next sound starts afresh
 RISE_FLOOR_DB = 10.0  # a band has risen when it stands this far above its floor ...
 RISE_MEAN_DB = 15.0  # ... and this far above its running mean
-CHANGE_SHARE = 0.6  # a frame has risen when this share of its bands has
-CHANGE_SECONDS = 0.2  # risen or fallen frames on end that make a new scene (it starts afresh where they began) ...
 FALL_DB = 15.0  # a band has fallen when its floor lies this far below ...
 FALL_WINDOW_S = 0.5  # ... where it stood this long before
+CHANGE_SHARE = 0.6  # a frame has risen (fallen) when this share of its bands has
+CHANGE_SECONDS = 0.2  # risen or fallen frames on end that make a new scene (it starts afresh where they began) ...
 CHANGE_AFTER_S = 3.0  # ... in a scene at least this old (a new scene's first seconds are not compared with it)
 _RESTART = -1  # the state's silence count once a long silence has ended: start afresh at the next sound frame
 
@@ -122,7 +122,7 @@ class Normaliser:
         self.std = np.asarray(std, np.float32)
         self.alpha = 1.0 / max(1.0, float(tau_frames))
         self.silent_below = -np.inf  # log-mel level of digital silence (set from the feature settings' log floor)
-        self.scene_changes = True  # False: no frame has risen (the denoiser never starts afresh on a rise)
+        self.scene_changes = True  # False: no frame has risen or fallen (the denoiser never starts afresh on them)
         self._frame_rate(100.0)  # the 10 ms hop, until hold_on_silence says otherwise
 
     def hold_on_silence(self, log_floor: float, frames_per_s: float = 100.0) -> "Normaliser":
