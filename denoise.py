@@ -15,7 +15,7 @@ MODEL = "default"  # 'default' (shipped pretrained model, else newest run), 'lat
 MAX_ATTENUATION_DB = 30.0  # gain floor: no band is attenuated by more than this (lower = gentler); 30 measured best
 MIX = 1.0  # dry/wet: 1 = fully denoised, 0 = the input unchanged
 RATE_MODE = "native"  # 'native': apply band gains at the file's own rate; 'resample': denoise at the model's rate
-SCENE_CHANGES = True  # start afresh where sound rises far above a quieter stretch (README "Long recordings"); false: never
+SCENE_CHANGES = True  # start afresh where sound rises far above a quieter stretch or falls far below a louder one
 BLOCK_SECONDS = 30.0  # block length for long files (memory is bounded by this, not by the file)
 MODELS_DIR = "models"  # where 'default' and 'latest' look
 BACKEND = "auto"  # 'auto' (ONNX Runtime when the run has model.onnx and onnxruntime is installed: no TensorFlow), 'onnx' or 'keras'

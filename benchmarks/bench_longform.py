@@ -88,7 +88,8 @@ def main(cfg):
                         yi = y[a:b] if at == b - a else np.concatenate([y[a:a + at], f(n[at:])]).astype(np.float32)
                         m = all_metrics(clean[a:b], yi, 16000)
                         out.append([m[k] - ref[k] for k in keys])
-            label = {"quiet": f"quiet ({cfg['GAP_DBFS']:g} dBFS)", "loud": f"loud ({cfg['LOUD_DBFS']:g} dBFS)"}.get(gap, gap)
+            levels = {"quiet": cfg["GAP_DBFS"], "loud": cfg["LOUD_DBFS"]}
+            label = f"{gap} ({levels[gap]:g} dBFS)" if gap in levels else gap
             rows = [(label + ('' if s is None else f', spliced at {s:g} s'), out) for s, out in diffs.items()]
             for what, out in rows + ([(label + ", with scene changes minus without", off)] if off is not None else []):
                 d = np.array(out, np.float64)

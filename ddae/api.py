@@ -23,8 +23,8 @@ from .runs import PROJECT_MODELS, Run, load_run, resolve_run_path
 
 class Denoiser:
     """A loaded model and how strongly to apply it (`max_attenuation_db`: gain floor; `mix`: 1 = fully
-    denoised, 0 = the input; `scene_changes`: start afresh where sound rises far above a quieter stretch,
-    ddae.normalise)."""
+    denoised, 0 = the input; `scene_changes`: start afresh where sound rises far above a quieter stretch or
+    falls far below a louder one, ddae.normalise 'Scene changes')."""
 
     def __init__(self, run: Run, max_attenuation_db: float = DEFAULT_MAX_ATTENUATION_DB, mix: float = 1.0,
                  scene_changes: bool = True):

@@ -119,8 +119,8 @@ def denoise_on_cluster(client, jobs, model: str, backend: str, max_att: float, m
     token = uuid.uuid4().hex[:12]
     workers = max(1, len(client.scheduler_info()["workers"]))
     futures = {client.submit(denoise_batch, task, [(str(j.source), str(j.target)) for j in group], model, backend,
-                             max_att, mix, rate_mode, block_seconds, scene_changes, key=f"denoise-{token}-{i}", retries=retries,
-                             pure=False): group
+                             max_att, mix, rate_mode, block_seconds, scene_changes, key=f"denoise-{token}-{i}",
+                             retries=retries, pure=False): group
                for i, group in enumerate(batches(jobs, workers, per_worker))}  # keys of their own: never an earlier run's result
     failures = []
     bar = progress(total=len(jobs)) if progress else None

@@ -27,10 +27,10 @@ least CHANGE_SHARE of its bands stand RISE_FLOOR_DB above their floor and RISE_M
 both as tracked up to the frame before (the second condition keeps it from firing inside speech in its own
 noise: the running mean holds the speech too); it has fallen when the floor of that share of its bands lies
 FALL_DB below where it stood FALL_WINDOW_S before (the floor follows a band down at once but climbs at most 4
-dB/s, so inside speech it drops that far only after seconds without a dip). Levels relative to the trackers, so it is as level-independent
-as the features. The denoiser (ddae.inference) takes CHANGE_SECONDS of such frames on end, in a scene at least
-CHANGE_AFTER_S old, as a new scene that began where they began: it starts afresh from there as it does after a
-long silence (benchmarks/bench_longform.py, README "Long recordings").
+dB/s, so inside speech it drops that far only after seconds without a dip). Levels relative to the trackers, so
+it is as level-independent as the features. The denoiser (ddae.inference) takes CHANGE_SECONDS of such frames on
+end, in a scene at least CHANGE_AFTER_S old, as a new scene that began where they began: it starts afresh from
+there as it does after a long silence (benchmarks/bench_longform.py, README "Long recordings").
 
 Priming (`prime_frames` > 0, for offline models): the running mean starts from the mean of the first
 `prime_frames` frames and the floor from their smoothed minimum, instead of from the first frame alone, so
@@ -237,8 +237,8 @@ class Normaliser:
         x = np.asarray(logmel, np.float64)
         if self.mode != "running+floor" or not self.scene_changes or not len(x):
             return np.zeros(len(x), bool)
-        n, std = self.n_mels, self.std.astype(np.float64)
-        means, floors = x - feats[:, :n] * std[:n], x - feats[:, n:] * std[n:]
+        n = self.n_mels
+        means, floors = x - feats[:, :n] * self.std[:n].astype(np.float64), self.floors(x, feats)
         silent = self._silent(x)
         idx = np.arange(len(x))
         before = np.r_[-1, np.maximum.accumulate(np.where(silent, -1, idx))[:-1]]  # last frame with sound before each
