@@ -34,6 +34,8 @@ DROPOUT = 0.0  # type 1: dropout before each hidden dense layer
 LOSS = "compressed"  # 'compressed' (masked vs clean power-compressed magnitude), 'mixed' (compressed + linear), 'mask' (MSE of the band mask) or 'logmel' (Lu et al.)
 LOSS_REFERENCE = "noisy"  # 'compressed'/'mixed': divide the compared spectra by each segment's 'noisy' RMS magnitude or by its clean 'speech' one (weighs low-SNR segments more)
 LOSS_LOW_SNR_WEIGHT = 0.0  # 'compressed'/'mixed': frames with speech count up to 1 + this times as much at a frame SNR of -5 dB or less (none from 10 dB up); 0 = all frames alike
+TEACHER = ""  # mixing on the fly: a trained run ('default', a run name or path) whose denoised output is blended into the clean target (distillation); '' = none
+TEACHER_WEIGHT = 0.5  # with TEACHER: the target is (1 - this) x clean + this x the teacher's output (magnitudes); validation keeps the clean target
 NORMALISATION = "running"  # 'running' (causal per-band running mean: level- and channel-independent), 'running+floor' (also each band above a tracked noise floor) or 'global' (training statistics)
 NORM_TAU_S = 3.0  # running normalisation: time constant in seconds
 PRIME_SECONDS = 0.0  # running normalisation: start each file from the levels of its first seconds (offline models; 0 = causal from the first frame)

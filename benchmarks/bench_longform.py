@@ -1,11 +1,12 @@
 """Utterances inside a long recording against the same utterances on their own (a check of running state).
 
 Usage: python benchmarks/bench_longform.py [--model default,models/pretrained/ddae_causal] [--peers rnnoise]
-       [--gaps noise,quiet,loud,silence] [--splice 0.25,0.5,1] [--scene_changes_off true] [--clean_input true]
+       [--gaps noise,quiet,loud,switch,silence] [--splice 0.25,0.5,1] [--scene_changes_off true] [--clean_input true]
 
 The 16 kHz pairs of the development set (every STRIDE-th), GROUP at a time, become one long recording each
 (ddae.longform): every utterance follows a gap of GAP_SECONDS, its own noise ('noise'), white noise at
-GAP_DBFS ('quiet') or at LOUD_DBFS ('loud'), or digital zeros ('silence'). Each model (and peer) denoises the long recording in one stream and
+GAP_DBFS ('quiet') or at LOUD_DBFS ('loud'), the previous utterance's noise at this one's level ('switch'), or
+digital zeros ('silence'). Each model (and peer) denoises the long recording in one stream and
 every utterance alone; printed: PESQ, STOI and SI-SDR of the utterance cut from the long output minus alone,
 paired, mean and 95 % interval. A denoiser whose state follows the gap down (a running normaliser, say)
 shows it here and nowhere in the development set, whose files are short. With SPLICE, each utterance's long
@@ -18,7 +19,7 @@ SCENE_CHANGES_OFF, each model also denoises every long recording with its scene-
 PAIRS = "data/devset_v2/pairs.csv"  # pairs CSV with a sample_rate column (dev set v2: evaluate.py --make_devset true)
 MODEL = "default,models/pretrained/ddae_causal"  # comma-separated models
 PEERS = "rnnoise"  # peers measured the same way (comma-separated; '' = none; skipped with a note if not installed)
-GAPS = "noise,quiet,loud,silence"  # gap kinds to measure (comma-separated)
+GAPS = "noise,quiet,loud,silence"  # gap kinds to measure (comma-separated; also 'switch': the previous utterance's noise at this one's level)
 GAP_SECONDS = 10.0  # length of every gap
 GAP_DBFS = -70.0  # level of the 'quiet' gaps
 LOUD_DBFS = -10.0  # level of the 'loud' gaps (white noise too)

@@ -3,8 +3,9 @@ running state (normaliser, recurrent layers) does to an utterance that follows a
 
 Gap kinds: 'noise' (the utterance's own noise, noisy minus clean, tiled: a pause in the same scene),
 'quiet' (white noise at `gap_dbfs`, -70 dBFS say: a quieter stretch, as when a noise or a microphone switches
-on), 'loud' (the same at a high `gap_dbfs`, -10 dBFS say: a loud noise that stops before the utterance) and
-'silence' (digital zeros: a muted or gated stretch). The clean recording holds zeros in every gap.
+on), 'loud' (the same at a high `gap_dbfs`, -10 dBFS say: a loud noise that stops before the utterance),
+'switch' (the previous utterance's noise, the last one's before the first, scaled to this utterance's noise
+level: one noise replaced by another at the same level) and 'silence' (digital zeros: a muted or gated stretch). The clean recording holds zeros in every gap.
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ import numpy as np
 
 from .errors import DenoiserError
 
-GAP_KINDS = ("noise", "quiet", "loud", "silence")
+GAP_KINDS = ("noise", "quiet", "loud", "switch", "silence")
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x)))) if len(x) else 0.0
 
 
 def gap_signal(kind: str, n: int, clean: np.ndarray, noisy: np.ndarray, gap_dbfs: float,
-               rng: np.random.Generator) -> np.ndarray:
-    if kind == "noise":
+               rng: np.random.Generator, other: np.ndarray | None = None) -> np.ndarray:
+    """`other`: for 'switch', the noise that plays in the gap (scaled to the level of this pair's noise)."""
+    if kind in ("noise", "switch"):
         noise = np.asarray(noisy, np.float64) - clean
+        if kind == "switch":
+            level = _rms(other) if other is not None else 0.0
+            noise = other * (_rms(noise) / level) if level > 0 else np.zeros(0)
         return np.resize(noise, n) if len(noise) else np.zeros(n)
     if kind in ("quiet", "loud"):
         return rng.standard_normal(n) * 10 ** (gap_dbfs / 20)
@@ -33,13 +42,14 @@ def long_recording(items, kind: str, gap_seconds: float, sample_rate: int, gap_d
     spans[i] = (start, end) of utterance i in the long recording."""
     rng = np.random.default_rng(seed)
     g = int(round(gap_seconds * sample_rate))
+    items = [(np.asarray(c, np.float64), np.asarray(n, np.float64)) for c, n in items]
     cleans, noisies, spans, at = [], [], [], 0
-    for clean, noisy in items:
-        clean, noisy = np.asarray(clean, np.float64), np.asarray(noisy, np.float64)
+    for i, (clean, noisy) in enumerate(items):
         if clean.shape != noisy.shape or clean.ndim != 1:
             raise DenoiserError(f"each pair must be two mono signals of the same length, got {clean.shape} and {noisy.shape}")
+        before = items[i - 1][1] - items[i - 1][0] if kind == "switch" else None
         cleans += [np.zeros(g), clean]
-        noisies += [gap_signal(kind, g, clean, noisy, gap_dbfs, rng), noisy]
+        noisies += [gap_signal(kind, g, clean, noisy, gap_dbfs, rng, before), noisy]
         spans.append((at + g, at + g + len(clean)))
         at += g + len(clean)
     if not spans:

@@ -175,17 +175,37 @@ def example_features(ex: dict, s: FeatureSettings):
             (np.abs(spec_n) * scale).astype(np.float32), (np.abs(spec_c) * scale).astype(np.float32))
 
 
+_TEACHERS = {}  # teacher run folder -> loaded run, one per process (batches are mixed in worker processes)
+
+
+def teacher_magnitude(teacher: str, noisy_lm: np.ndarray, noisy_mag: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """The noisy |STFT| with a trained run's gains applied as denoise.py applies them (floor 30 dB)."""
+    from .inference import DEFAULT_MAX_ATTENUATION_DB, predict_gains
+    from .runs import load_run
+
+    if teacher not in _TEACHERS:
+        _TEACHERS[teacher] = load_run(teacher, threads=1)
+    g = np.clip(predict_gains(_TEACHERS[teacher], noisy_lm), 10.0 ** (-DEFAULT_MAX_ATTENUATION_DB / 20.0), 1.0)
+    return (noisy_mag * (g @ framing_for(s).spread.T)).astype(np.float32)
+
+
 class AudioBatches:
-    """Batches (x, y) mixed on the fly: x normalised noisy log-mel (B, T, n_mels), y the packed targets."""
+    """Batches (x, y) mixed on the fly: x normalised noisy log-mel (B, T, n_mels), y the packed targets.
+
+    `teacher` (a run folder) with `teacher_weight` w: the clean magnitude target becomes (1 - w) x the clean
+    magnitude + w x the noisy one with the teacher's gains applied (distillation; the clean log-mel, which the
+    low-SNR weight reads, stays the clean one)."""
 
     def __init__(self, m: Material, s: FeatureSettings, norm: Normaliser, delay: int, batch_size: int,
-                 n_batches: int, seed: int, fixed: bool = False, segment_seconds=SEGMENT_SECONDS, augmentation="full"):
+                 n_batches: int, seed: int, fixed: bool = False, segment_seconds=SEGMENT_SECONDS, augmentation="full",
+                 teacher: str = "", teacher_weight: float = 0.0):
         if augmentation not in AUGMENTATIONS:
             raise DenoiserError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
         self.p = AUGMENTATIONS[augmentation]
         self.m, self.s, self.norm, self.delay = m, s, norm, delay
         self.batch_size, self.n_batches, self.seed, self.fixed = batch_size, n_batches, seed, fixed
         self.segment_seconds = segment_seconds
+        self.teacher, self.teacher_weight = str(teacher or ""), float(teacher_weight)
         self.epoch = 0
         self._cache = {}
 
@@ -202,6 +222,9 @@ class AudioBatches:
         xs, ys = [], []
         for _ in range(self.batch_size):
             noisy_lm, clean_lm, noisy_mag, clean_mag = example_features(mix_example(self.m, n, rng, self.p), self.s)
+            if self.teacher and self.teacher_weight > 0:
+                w = np.float32(self.teacher_weight)
+                clean_mag = (1 - w) * clean_mag + w * teacher_magnitude(self.teacher, noisy_lm, noisy_mag, self.s)
             xs.append(self.norm.apply_primed(noisy_lm))
             ys.append(pack_targets(noisy_lm, clean_lm, noisy_mag, clean_mag, delay=self.delay))
         out = (np.stack(xs), np.stack(ys))

@@ -37,7 +37,8 @@ def _resume_config(cfg: dict) -> tuple[dict, str]:
     # settings the interrupted run did not know yet take their defaults (a run from before LOOKAHEAD_SKIP had
     # none, whatever the default is now); a cosine schedule keeps its length
     epochs = saved["EPOCHS"] if saved.get("LR_SCHEDULE") == "cosine" else max(cfg["EPOCHS"], saved["EPOCHS"])
-    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "GROW_UNITS": 0, "GROW_LOOKAHEAD": 0, "LOSS_REFERENCE": "noisy", "LOSS_LOW_SNR_WEIGHT": 0.0, **saved,
+    return {**cfg, "LOOKAHEAD_SKIP": False, "RECURRENT_LAYERS": 2, "GROW_UNITS": 0, "GROW_LOOKAHEAD": 0, "LOSS_REFERENCE": "noisy", "LOSS_LOW_SNR_WEIGHT": 0.0,
+            "TEACHER": "", "TEACHER_WEIGHT": 0.0, **saved,
             "RESUME": name, "EPOCHS": epochs}, name
 
 
@@ -47,6 +48,8 @@ class _Data:
     def __init__(self, cfg: dict, partial: Path, progress=None, init=None):
         self.loss_kind = check_loss(cfg["LOSS"])
         self.init = init
+        if cfg.get("TEACHER") and not cfg["MATERIAL"]:
+            raise DenoiserError("teacher needs training from audio (--material): a feature set has no spectra to apply its gains to")
         if cfg["MATERIAL"]:
             self._from_audio(cfg, partial, progress)
         else:
@@ -103,8 +106,9 @@ class _Data:
         train_m = Material(root, "train", self.base.sample_rate, progress, cache)
         val_m = Material(root, "val", self.base.sample_rate, progress, cache)
         delay, steps = cfg["CONTEXT_FUTURE"], cfg["STEPS_PER_EPOCH"] or DEFAULT_AUDIO_STEPS
+        teacher, weight = _teacher(cfg, self.base)
         self.train = AudioBatches(train_m, self.base, None, delay, cfg["BATCH_SIZE"], steps, cfg["SEED"],
-                                  augmentation=cfg["AUGMENTATION"])
+                                  augmentation=cfg["AUGMENTATION"], teacher=teacher, teacher_weight=weight)
         self.norm = self._normaliser(cfg, partial, lambda: self.train.sample_logmels(NORM_FIT_EXAMPLES, cfg["SEED"]))
         self.train.norm = self.norm
         self.val = AudioBatches(val_m, self.base, self.norm, delay, cfg["BATCH_SIZE"], cfg["VAL_BATCHES"],
@@ -117,6 +121,26 @@ class _Data:
                          f"{sum(len(v) for v in train_m.noise.values())} noise files, {nh:.2f} h; {len(train_m.rirs)} "
                          f"measured rooms + synthetic ones), {steps} batches of {cfg['BATCH_SIZE']} per epoch, validating "
                          f"on {cfg['VAL_BATCHES']} fixed batches from {len(val_m.speakers)} held-out speakers")
+
+
+FEATURE_FIELDS = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "fmin", "fmax", "log_floor")
+
+
+def _teacher(cfg: dict, base: FeatureSettings) -> tuple[str, float]:
+    """TEACHER / TEACHER_WEIGHT, checked: a run folder whose features are these, and a weight in [0, 1]."""
+    spec, weight = cfg.get("TEACHER", ""), float(cfg.get("TEACHER_WEIGHT", 0.0))
+    if not 0.0 <= weight <= 1.0:
+        raise DenoiserError(f"teacher_weight must be between 0 and 1, got {weight}")
+    if not spec:
+        return "", 0.0
+    from .runs import PROJECT_MODELS, load_run, resolve_run_path
+
+    path = resolve_run_path(spec, PROJECT_MODELS if spec in ("default", "pretrained") else cfg["MODELS_DIR"])
+    got = load_run(path, threads=1).settings
+    differ = [f"{k} {getattr(got, k)} (this run: {getattr(base, k)})" for k in FEATURE_FIELDS if getattr(got, k) != getattr(base, k)]
+    if differ:
+        raise DenoiserError(f"teacher {path}: its features differ from this run's: {', '.join(differ)}")
+    return str(path.resolve()), weight
 
 
 def _init_run(cfg: dict):

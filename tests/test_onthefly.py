@@ -238,6 +238,24 @@ def test_the_pauses_augmentation_starts_some_segments_quietly_and_leaves_older_r
     assert noisy and all(augment.rms(x["noisy"][:k]) > 0 for x in noisy)
 
 
+def test_a_teacher_blends_its_denoised_output_into_the_clean_target_and_nothing_else(material, runs):
+    bins = S.n_fft // 2 + 1
+    x0, y0 = _batches(material).batch(1)
+    x1, y1 = _batches(material, teacher=str(runs["recurrent"]), teacher_weight=1.0).batch(1)
+    xh, yh = _batches(material, teacher=str(runs["recurrent"]), teacher_weight=0.5).batch(1)
+    assert _same(x0, x1) and _same(x0, xh)  # the same mixtures, inputs untouched
+    clean_block = np.s_[..., bins:2 * bins]
+    rest = np.ones(y0.shape[-1], bool)
+    rest[bins:2 * bins] = False
+    assert _same(y0[..., rest], y1[..., rest])  # noisy magnitudes, both log-mels and the weights stay
+    noisy, clean, taught = y0[..., :bins], y0[clean_block], y1[clean_block]
+    assert np.all(taught <= noisy * (1 + 1e-5)) and np.all(taught >= 0)  # gains in [floor, 1] on the noisy magnitude
+    assert np.mean(taught) < np.mean(noisy) and not np.allclose(taught, clean, atol=1e-3)
+    np.testing.assert_allclose(yh[clean_block], 0.5 * clean + 0.5 * taught, rtol=1e-5, atol=1e-7)
+    _, y_off = _batches(material, teacher=str(runs["recurrent"]), teacher_weight=0.0).batch(1)
+    assert _same(y_off, y0)
+
+
 def test_memory_does_not_grow_with_batches(material):
     import tracemalloc
 

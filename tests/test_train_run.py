@@ -299,6 +299,20 @@ def test_training_from_audio_mixed_on_the_fly(material, tmp_path):
     assert y.shape == (16000,) and np.all(np.isfinite(y))
 
 
+def test_training_with_a_teacher_saves_it_and_refuses_one_that_does_not_fit(material, runs, tmp_path):
+    cfg = train_config("", tmp_path / "models", 3, 0, 0, MATERIAL=str(material), STEPS_PER_EPOCH=2, BATCH_SIZE=4,
+                       VAL_BATCHES=1, EPOCHS=1, TEACHER=str(runs["recurrent"]), TEACHER_WEIGHT=0.5)
+    run = load_run(train_run.train(cfg))
+    assert run.config["settings"]["teacher"] == str(runs["recurrent"]) and run.config["settings"]["teacher_weight"] == 0.5
+    with pytest.raises(DenoiserError, match="log_floor 1e-14 \\(this run: 1e-10\\)"):
+        train_run.train({**cfg, "LOG_FLOOR": 1e-10, "MODELS_DIR": str(tmp_path / "m8")})
+    assert not any((tmp_path / "m8").iterdir())
+    with pytest.raises(DenoiserError, match="teacher_weight must be between 0 and 1"):
+        train_run.train({**cfg, "TEACHER_WEIGHT": 1.5, "MODELS_DIR": str(tmp_path / "m9")})
+    with pytest.raises(DenoiserError, match="teacher needs training from audio"):
+        train_run.train({**cfg, "MATERIAL": "", "MODELS_DIR": str(tmp_path / "m10")})
+
+
 def test_material_without_speech_or_noise_is_a_clear_error(tmp_path):
     with pytest.raises(DenoiserError, match="speech.csv and noise.csv"):
         train_run.train(train_config("", tmp_path / "models", 3, 0, 0, MATERIAL=str(tmp_path)))
