@@ -5,7 +5,8 @@ Gap kinds: 'noise' (the utterance's own noise, noisy minus clean, tiled: a pause
 'quiet' (white noise at `gap_dbfs`, -70 dBFS say: a quieter stretch, as when a noise or a microphone switches
 on), 'loud' (the same at a high `gap_dbfs`, -10 dBFS say: a loud noise that stops before the utterance),
 'switch' (the previous utterance's noise, the last one's before the first, scaled to this utterance's noise
-level: one noise replaced by another at the same level) and 'silence' (digital zeros: a muted or gated stretch). The clean recording holds zeros in every gap.
+level: one noise replaced by another at the same level) and 'silence' (digital zeros: a muted or gated
+stretch). The clean recording holds zeros in every gap.
 """
 
 from __future__ import annotations
