@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .augment import rms
 from .errors import DenoiserError
 
 GAP_KINDS = ("noise", "quiet", "loud", "switch", "silence")
-
-
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x)))) if len(x) else 0.0
 
 
 def gap_signal(kind: str, n: int, clean: np.ndarray, noisy: np.ndarray, gap_dbfs: float,
@@ -27,9 +24,9 @@ def gap_signal(kind: str, n: int, clean: np.ndarray, noisy: np.ndarray, gap_dbfs
     """`other`: for 'switch', the noise that plays in the gap (scaled to the level of this pair's noise)."""
     if kind in ("noise", "switch"):
         noise = np.asarray(noisy, np.float64) - clean
-        if kind == "switch":
-            level = _rms(other) if other is not None else 0.0
-            noise = other * (_rms(noise) / level) if level > 0 else np.zeros(0)
+        if kind == "switch" and len(noise):
+            level = rms(other) if other is not None and len(other) else 0.0
+            noise = other * (rms(noise) / level) if level > 0 else np.zeros(0)
         return np.resize(noise, n) if len(noise) else np.zeros(n)
     if kind in ("quiet", "loud"):
         return rng.standard_normal(n) * 10 ** (gap_dbfs / 20)

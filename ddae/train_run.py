@@ -123,9 +123,6 @@ class _Data:
                          f"on {cfg['VAL_BATCHES']} fixed batches from {len(val_m.speakers)} held-out speakers")
 
 
-FEATURE_FIELDS = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "fmin", "fmax", "log_floor")
-
-
 def _teacher(cfg: dict, base: FeatureSettings) -> tuple[str, float]:
     """TEACHER / TEACHER_WEIGHT, checked: a run folder whose features are these, and a weight in [0, 1]."""
     spec, weight = cfg.get("TEACHER", ""), float(cfg.get("TEACHER_WEIGHT", 0.0))
@@ -136,10 +133,7 @@ def _teacher(cfg: dict, base: FeatureSettings) -> tuple[str, float]:
     from .runs import PROJECT_MODELS, load_run, resolve_run_path
 
     path = resolve_run_path(spec, PROJECT_MODELS if spec in ("default", "pretrained") else cfg["MODELS_DIR"])
-    got = load_run(path, threads=1).settings
-    differ = [f"{k} {getattr(got, k)} (this run: {getattr(base, k)})" for k in FEATURE_FIELDS if getattr(got, k) != getattr(base, k)]
-    if differ:
-        raise DenoiserError(f"teacher {path}: its features differ from this run's: {', '.join(differ)}")
+    load_run(path, threads=1).check_features(base, "the run it would teach")
     return str(path.resolve()), weight
 
 

@@ -304,7 +304,7 @@ def test_training_with_a_teacher_saves_it_and_refuses_one_that_does_not_fit(mate
                        VAL_BATCHES=1, EPOCHS=1, TEACHER=str(runs["recurrent"]), TEACHER_WEIGHT=0.5)
     run = load_run(train_run.train(cfg))
     assert run.config["settings"]["teacher"] == str(runs["recurrent"]) and run.config["settings"]["teacher_weight"] == 0.5
-    with pytest.raises(DenoiserError, match="log_floor 1e-14 \\(this run: 1e-10\\)"):
+    with pytest.raises(DenoiserError, match="other feature settings than the run it would teach \\(log_floor: 1e-14 vs 1e-10\\)"):
         train_run.train({**cfg, "LOG_FLOOR": 1e-10, "MODELS_DIR": str(tmp_path / "m8")})
     assert not any((tmp_path / "m8").iterdir())
     with pytest.raises(DenoiserError, match="teacher_weight must be between 0 and 1"):
