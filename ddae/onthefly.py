@@ -13,6 +13,8 @@ keeps only the noise types, SNR -5..20 dB and levels -40..-15 dBFS):
   mixtures each (tempo and pitch together: new voices and new noises from the same recordings);
 - ('noises' augmentation) a second noise on some of the noisy mixtures, drawn as the first one is (recorded,
   babble or generated, its own EQ) and 12 dB below to 3 dB above it: real scenes hold several sources at once;
+- ('switches' augmentation) on some noisy mixtures the noise changes partway through: another noise before
+  the change, 6 dB below to 6 dB above it (a long recording whose noise changes: a street, then a cafe);
 - a room on some: a measured or synthetic impulse response; the target keeps the direct path and the
   first 50 ms, the input gets the whole response ('rooms' augmentation: more rooms, and longer ones);
 - a telephone channel on some (300-3400 Hz band-pass through 8 kHz; features then hold nothing above
@@ -63,8 +65,13 @@ WHISTLES = {**TONES, "tonal_styles": augment.WHISTLE_STYLES}
 # silence on a third of those) before the mixture comes in at full level. Long stretches of either leave the
 # running normaliser where segments that start with speech never put it (benchmarks/bench_longform.py)
 PAUSES = {**WHISTLES, "speech_gap": 0.2, "leadin": 0.2, "leadin_seconds": (0.3, 2.0), "leadin_db": (20.0, 60.0)}
+# 'switches': 'whistles' with the noise changing partway through 30 % of the noisy segments (at 25-75 % of the
+# segment, a 20 ms crossfade): before it another noise, drawn as the first one is, 6 dB below to 6 dB above it, as
+# when one walks from a street into a cafe. A long recording's state holds the old noise for seconds after such a
+# change, and the level tests of 'Scene changes' (ddae.normalise) do not see one at an equal level
+SWITCHES = {**WHISTLES, "switch": 0.3, "switch_db": (-6.0, 6.0), "switch_at": (0.25, 0.75)}
 AUGMENTATIONS = {"full": FULL, "basic": BASIC, "rooms": ROOMS, "speed": SPEED, "noises": NOISES, "tones": TONES,
-                 "whistles": WHISTLES, "pauses": PAUSES}
+                 "whistles": WHISTLES, "pauses": PAUSES, "switches": SWITCHES}
 SEGMENT_SECONDS = (2.0, 4.0)
 
 
@@ -106,6 +113,10 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
             rel = 10 ** (rng.uniform(*p["second_noise_db"]) / 20) * augment.rms(noise) / (augment.rms(other) + 1e-12)
             noise = noise + other * rel
             info["noise"] = f"{info['noise']}+{kind}"
+        if p.get("switch") and rng.random() < p["switch"]:  # (no draw without it: older recipes unchanged)
+            noise, before = _switched(m, noise, spk, rng, p)
+            info["noise"] = f"{before}>{info['noise']}"
+            info["switch"] = True
         snr = rng.uniform(*p["snr_db"])
         noisy = wet + noise * augment.rms(wet) / (augment.rms(noise) + 1e-12) * 10 ** (-snr / 20)
     if rng.random() < p["floor"]:
@@ -126,6 +137,19 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
     if rng.random() < p["quantise"]:
         noisy = augment.quantise16(noisy)
     return {"clean": target, "noisy": noisy, **info}
+
+
+def _switched(m: Material, noise: np.ndarray, speaker: str, rng: np.random.Generator, p: dict):
+    """(noise with another one in its place up to a random point, the other's kind): see 'switches'."""
+    n = len(noise)
+    other, kind = _noise(m, n, speaker, rng, p)
+    if rng.random() < p["eq_noise"]:
+        other = augment.random_eq(other, rng)
+    at = int(rng.uniform(*p["switch_at"]) * n)
+    fade = max(1, min(at, int(0.02 * m.sr)))
+    rel = 10 ** (rng.uniform(*p["switch_db"]) / 20) * augment.rms(noise[at:]) / (augment.rms(other[:at]) + 1e-12)
+    w = np.clip((np.arange(n) - (at - fade)) / fade, 0.0, 1.0)  # 0 before the crossfade, 1 from `at` on
+    return other * rel * (1.0 - w) + noise * w, kind
 
 
 def _start_length(n: int, sr: int, rng: np.random.Generator, p: dict) -> int:

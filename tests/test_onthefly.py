@@ -6,8 +6,8 @@ import pytest
 from ddae import augment
 from ddae.material import Material
 from ddae.normalise import Normaliser
-from ddae.onthefly import (FULL, NOISES, PAUSES, ROOMS, SPEED, TONES, WHISTLES, AudioBatches, _quiet_start,
-                           example_features, mix_example)
+from ddae.onthefly import (FULL, NOISES, PAUSES, ROOMS, SPEED, SWITCHES, TONES, WHISTLES, AudioBatches, _quiet_start,
+                           _switched, example_features, mix_example)
 from ddae.settings import FeatureSettings
 
 S = FeatureSettings()
@@ -236,6 +236,41 @@ def test_the_pauses_augmentation_starts_some_segments_quietly_and_leaves_older_r
     assert all(augment.rms(x["clean"][:k]) <= 1e-9 * augment.rms(x["clean"]) for x in gaps)
     noisy = [x for x in gaps if x["noise"] != "none" and np.any(x["clean"])]
     assert noisy and all(augment.rms(x["noisy"][:k]) > 0 for x in noisy)
+
+
+def test_a_switch_puts_another_noise_before_a_point_at_the_drawn_level(material):
+    n, sr = 16000, material.sr
+    p = {**SWITCHES, "babble": 0.0, "generated": 1.0, "tonal": 0.0, "eq_noise": 0.0}
+    for seed, db in [(0, 0.0), (1, 6.0), (2, -6.0), (3, 0.0)]:
+        noise = np.random.default_rng(100 + seed).standard_normal(n)
+        out, kind = _switched(material, noise, "nobody", np.random.default_rng(seed), {**p, "switch_db": (db, db)})
+        assert kind in {"white", "pink", "brown", "rumble"} and out.shape == noise.shape
+        kept = np.flatnonzero(out != noise)
+        at = kept[-1] + 1  # from here on the noise is the one the segment ends with, untouched
+        assert 0.25 * n <= at <= 0.75 * n and np.array_equal(out[at:], noise[at:])
+        fade = int(0.02 * sr)
+        before = out[: at - fade]
+        level = 20 * np.log10(augment.rms(before) / augment.rms(noise[at:]))
+        assert abs(level - db) < 1.0, (seed, level)  # the other noise, at the drawn level against this one
+        assert np.corrcoef(before, noise[: at - fade])[0, 1] < 0.2  # and not this one
+        assert noise[0] == np.random.default_rng(100 + seed).standard_normal(1)[0]  # the input is left as it was
+
+
+def test_the_switches_augmentation_changes_the_noise_in_some_segments_and_leaves_older_recipes_alone(material):
+    assert all(_same(a["noisy"], b["noisy"]) and a["noise"] == b["noise"] and "switch" not in a
+               for a, b in zip(_mixes(material, WHISTLES, 8, 40), _mixes(material, {**SWITCHES, "switch": 0.0}, 8, 40)))
+    mixes = _mixes(material, SWITCHES, 8, 80)
+    assert all(_same(a["noisy"], b["noisy"]) for a, b in zip(mixes, _mixes(material, SWITCHES, 8, 80)))  # seeded
+    noisy = [x for x in mixes if x["noise"] != "none"]
+    switched = [x for x in noisy if x.get("switch")]
+    assert 0.15 < len(switched) / len(noisy) < 0.5  # about 30 % of the noisy mixtures
+    assert all(">" in x["noise"] for x in switched) and not any(">" in x["noise"] for x in mixes if not x.get("switch"))
+    assert all(np.all(np.isfinite(x["noisy"])) and len(x["noisy"]) == 8000 for x in mixes)
+    for seed in range(30):  # up to the switch, a mixture draws as in 'whistles': the speech is the same
+        a = mix_example(material, 8000, np.random.default_rng(seed), WHISTLES)
+        b = mix_example(material, 8000, np.random.default_rng(seed), SWITCHES)
+        if b.get("switch"):
+            assert a["speaker"] == b["speaker"] and not _same(a["noisy"], b["noisy"])
 
 
 def test_a_teacher_blends_its_denoised_output_into_the_clean_target_and_nothing_else(material, runs):
