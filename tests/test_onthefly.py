@@ -266,11 +266,14 @@ def test_the_switches_augmentation_changes_the_noise_in_some_segments_and_leaves
     assert 0.15 < len(switched) / len(noisy) < 0.5  # about 30 % of the noisy mixtures
     assert all(">" in x["noise"] for x in switched) and not any(">" in x["noise"] for x in mixes if not x.get("switch"))
     assert all(np.all(np.isfinite(x["noisy"])) and len(x["noisy"]) == 8000 for x in mixes)
+    seen = 0
     for seed in range(30):  # up to the switch, a mixture draws as in 'whistles': the speech is the same
         a = mix_example(material, 8000, np.random.default_rng(seed), WHISTLES)
         b = mix_example(material, 8000, np.random.default_rng(seed), SWITCHES)
         if b.get("switch"):
+            seen += 1
             assert a["speaker"] == b["speaker"] and not _same(a["noisy"], b["noisy"])
+    assert seen >= 3
 
 
 def test_a_teacher_blends_its_denoised_output_into_the_clean_target_and_nothing_else(material, runs):
