@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/bench_longform.py [--model default,models/pretrained/ddae_causal] [--peers rnnoise]
        [--gaps noise,quiet,loud,switch,silence] [--splice 0.25,0.5,1] [--scene_changes_off true] [--clean_input true]
+       [--paired true]
 
 The 16 kHz pairs of the development set (every STRIDE-th), GROUP at a time, become one long recording each
 (ddae.longform): every utterance follows a gap of GAP_SECONDS, its own noise ('noise'), white noise at
@@ -14,6 +15,8 @@ output is also spliced, that many seconds in, with the utterance denoised on its
 fresh start detected that late after the gap could do (one more row per model, gap and time). With
 SCENE_CHANGES_OFF, each model also denoises every long recording with its scene-change restart switched off
 (ddae.normalise, 'Scene changes'), and a row gives the long output with it minus without, utterance by utterance.
+With PAIRED, every system after the first also gets rows of its scores minus the first system's, utterance by
+utterance: in the long recordings (the same ones for both) and on their own (is B better than A in a long recording?).
 """
 
 PAIRS = "data/devset_v2/pairs.csv"  # pairs CSV with a sample_rate column (dev set v2: evaluate.py --make_devset true)
@@ -26,6 +29,7 @@ LOUD_DBFS = -10.0  # level of the 'loud' gaps (white noise too)
 SPLICE = ""  # comma-separated seconds into each utterance: also score the long output spliced there with the utterance denoised alone ('' = none)
 CLEAN_INPUT = False  # feed the clean references in place of the noisy files: what each denoiser does to clean speech
 SCENE_CHANGES_OFF = False  # also run the models without their scene-change restart: one more row, with minus without
+PAIRED = False  # also print each system's scores minus the first system's, in the long recordings and alone
 GROUP = 10  # utterances per long recording
 STRIDE = 2  # every STRIDE-th 16 kHz pair
 MODELS_DIR = "models"  # where 'latest' and 'pretrained' look
@@ -72,6 +76,7 @@ def main(cfg):
           f"long minus alone, paired (mean and 95 % interval):")
     splices = [float(v) for v in str(cfg["SPLICE"]).split(",") if v.strip()]
     for gap in cfg["GAPS"].split(","):
+        long_scores = {}  # system -> [[pesq, stoi, si_sdr] of each utterance in the long output]
         for name, f in systems.items():
             diffs = {s: [] for s in [None] + splices}
             off = [] if cfg["SCENE_CHANGES_OFF"] and name in runs else None
@@ -89,16 +94,31 @@ def main(cfg):
                         yi = y[a:b] if at == b - a else np.concatenate([y[a:a + at], f(n[at:])]).astype(np.float32)
                         m = all_metrics(clean[a:b], yi, 16000)
                         out.append([m[k] - ref[k] for k in keys])
+                        if s is None:
+                            long_scores.setdefault(name, []).append([m[k] for k in keys])
             levels = {"quiet": cfg["GAP_DBFS"], "loud": cfg["LOUD_DBFS"]}
             label = f"{gap} ({levels[gap]:g} dBFS)" if gap in levels else gap
             rows = [(label + ('' if s is None else f', spliced at {s:g} s'), out) for s, out in diffs.items()]
             for what, out in rows + ([(label + ", with scene changes minus without", off)] if off is not None else []):
-                d = np.array(out, np.float64)
-                mu, ci = np.nanmean(d, 0), 1.96 * np.nanstd(d, 0, ddof=1) / np.sqrt(len(d))
-                print(f"  {name:20s} {what:17s} PESQ {mu[0]:+.3f} ± {ci[0]:.3f}  "
-                      f"STOI {mu[1]:+.4f} ± {ci[1]:.4f}  SI-SDR {mu[2]:+.2f} ± {ci[2]:.2f} dB  "
-                      f"(worst PESQ {np.nanmin(d[:, 0]):+.2f})", flush=True)
+                _row(name, what, out)
+        if cfg["PAIRED"]:
+            first, *others = list(systems)
+            for name in others:
+                _row(name, f"{gap}, minus {first} in the long recordings",
+                     np.array(long_scores[name]) - np.array(long_scores[first]))
+                _row(name, f"{gap}, minus {first} alone",
+                     [[alone[name][i][k] - alone[first][i][k] for k in keys] for i in range(len(data))])
     return 0
+
+
+def _row(name, what, out):
+    import numpy as np
+
+    d = np.array(out, np.float64)
+    mu, ci = np.nanmean(d, 0), 1.96 * np.nanstd(d, 0, ddof=1) / np.sqrt(len(d))
+    print(f"  {name:20s} {what:17s} PESQ {mu[0]:+.3f} ± {ci[0]:.3f}  "
+          f"STOI {mu[1]:+.4f} ± {ci[1]:.4f}  SI-SDR {mu[2]:+.2f} ± {ci[2]:.2f} dB  "
+          f"(worst PESQ {np.nanmin(d[:, 0]):+.2f})", flush=True)
 
 
 def _with_minus_without(run, y, clean, noisy, spans, keys):
