@@ -103,13 +103,9 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
     info = {"speaker": spk, "noise": "none", "telephone": False, "room": room}
     noisy = wet.copy()
     if rng.random() >= p["clean"] and augment.rms(wet) > 0:
-        noise, info["noise"] = _noise(m, n, spk, rng, p)
-        if rng.random() < p["eq_noise"]:
-            noise = augment.random_eq(noise, rng)
+        noise, info["noise"] = _noise_with_eq(m, n, spk, rng, p)
         if p.get("second_noise") and rng.random() < p["second_noise"]:  # (no draw without it: older recipes unchanged)
-            other, kind = _noise(m, n, spk, rng, p)
-            if rng.random() < p["eq_noise"]:
-                other = augment.random_eq(other, rng)
+            other, kind = _noise_with_eq(m, n, spk, rng, p)
             rel = 10 ** (rng.uniform(*p["second_noise_db"]) / 20) * augment.rms(noise) / (augment.rms(other) + 1e-12)
             noise = noise + other * rel
             info["noise"] = f"{info['noise']}+{kind}"
@@ -142,9 +138,7 @@ def mix_example(m: Material, n: int, rng: np.random.Generator, p: dict = FULL) -
 def _switched(m: Material, noise: np.ndarray, speaker: str, rng: np.random.Generator, p: dict):
     """(noise with another one in its place up to a random point, the other's kind): see 'switches'."""
     n = len(noise)
-    other, kind = _noise(m, n, speaker, rng, p)
-    if rng.random() < p["eq_noise"]:
-        other = augment.random_eq(other, rng)
+    other, kind = _noise_with_eq(m, n, speaker, rng, p)
     at = int(rng.uniform(*p["switch_at"]) * n)
     fade = max(1, min(at, int(0.02 * m.sr)))
     rel = 10 ** (rng.uniform(*p["switch_db"]) / 20) * augment.rms(noise[at:]) / (augment.rms(other[:at]) + 1e-12)
@@ -164,6 +158,12 @@ def _quiet_start(target: np.ndarray, noisy: np.ndarray, sr: int, rng: np.random.
     target[:k] *= scale
     noisy[:k] *= scale
     return target, noisy
+
+
+def _noise_with_eq(m: Material, n: int, speaker: str, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, str]:
+    """A noise drawn by `_noise`, through a random EQ on a share p['eq_noise'] of them."""
+    x, kind = _noise(m, n, speaker, rng, p)
+    return (augment.random_eq(x, rng) if rng.random() < p["eq_noise"] else x), kind
 
 
 def _noise(m: Material, n: int, speaker: str, rng: np.random.Generator, p: dict) -> tuple[np.ndarray, str]:
