@@ -246,8 +246,10 @@ def improvement_tables(rows: list[dict]) -> list[str]:
 
 def paired_tables(rows: list[dict], base: str, other: str) -> list[str]:
     """`other` minus `base`, file by file (and input gain by input gain): the mean difference of improvement with
-    its 95 % confidence interval, overall and per condition value. Paired over the same files, so a difference
-    far smaller than either system's own interval can still be told from zero."""
+    its 95 % confidence interval, overall and per condition value, and the share of files on which `other` scores
+    higher. Paired over the same files, so a difference far smaller than either system's own interval can still
+    be told from zero; the share shows when a mean is carried by a few files and the typical file goes the other
+    way."""
     from .errors import DenoiserError
 
     rows = same_files(rows)[0]
@@ -263,17 +265,21 @@ def paired_tables(rows: list[dict], base: str, other: str) -> list[str]:
     metrics = ("pesq_imp", "stoi_imp", "si_sdr_imp")
     digits = {"pesq_imp": 3, "stoi_imp": 4, "si_sdr_imp": 2}
     out = [f"## {other} minus {base}, paired over {len(pairs)} files: mean difference of improvement ± 95 % "
-           "confidence interval", "", "| condition | n | PESQ | STOI | SI-SDR (dB) |", "|---|---|---|---|---|"]
+           f"confidence interval, and the share of files on which {other} scores higher", "",
+           "| condition | n | PESQ | STOI | SI-SDR (dB) | higher on (PESQ / STOI / SI-SDR) |", "|---|---|---|---|---|---|"]
     groups = [("all", pairs)] + [(f"{col} = {v}", [(a, b) for a, b in pairs if a[col] == v])
                                 for col in condition_columns(rows)
                                 for v in sorted({a[col] for a, _ in pairs}, key=_sort_key)]
     for label, sub in groups:
-        cells = []
+        cells, shares = [], []
         for m in metrics:
-            mu, ci, _ = mean_ci([b[m] - a[m] for a, b in sub])
+            diffs = [b[m] - a[m] for a, b in sub]
+            mu, ci, _ = mean_ci(diffs)
             d = digits[m]
             cells.append(f"{mu:+.{d}f} ± {ci:.{d}f}" if np.isfinite(ci) else f"{mu:+.{d}f}")
-        out.append(f"| {label} | {len(sub)} | " + " | ".join(cells) + " |")
+            finite = [x for x in diffs if np.isfinite(x)]
+            shares.append(f"{100 * np.mean(np.array(finite) > 0):.0f} %" if finite else "-")
+        out.append(f"| {label} | {len(sub)} | " + " | ".join(cells) + " | " + " / ".join(shares) + " |")
     return out + [""]
 
 

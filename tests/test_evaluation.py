@@ -223,7 +223,20 @@ def test_paired_tables_give_the_difference_file_by_file():
     mu, ci, _ = mean_ci(diffs)
     assert "b minus a, paired over 8 files" in text
     assert f"| all | 8 | {mu:+.3f} ± {ci:.3f} | -0.0100 ± 0.0000 |" in text
+    assert "| 100 % / 0 % / 0 % |" in text  # b higher in PESQ on every file, lower in STOI, equal in SI-SDR
     assert "| snr_db = 0 | 4 |" in text and "| snr_db = 10 | 4 |" in text
     assert ci < 0.001  # far narrower than the spread of either system over the files
     with pytest.raises(DenoiserError, match="no system 'c' in these results"):
         paired_tables(rows, "a", "c")
+
+
+def test_paired_tables_show_when_a_mean_is_carried_by_few_files():
+    from ddae.evaluation import paired_tables
+
+    # b loses 0.01 PESQ on 9 files and wins 0.5 on one: the mean favours b, the typical file does not
+    rows = []
+    for i in range(10):
+        d = 0.5 if i == 0 else -0.01
+        rows += [_scored("a", f"f{i}.wav", "0", 0.3), _scored("b", f"f{i}.wav", "0", 0.3 + d)]
+    line = next(x for x in paired_tables(rows, "a", "b") if x.startswith("| all |"))
+    assert line.startswith("| all | 10 | +0.041 ± ") and line.endswith("| 10 % / 0 % / 0 % |")
