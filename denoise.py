@@ -1,6 +1,7 @@
 """Denoise speech files or folders with a trained model.
 
 Usage: python denoise.py INPUT [INPUT ...] -o OUTPUT [--model PATH] [--max_attenuation_db 30] [--mix 1.0]
+       [--pitch_filter 0.5]
 
 INPUT is an audio file or a folder (searched recursively for .wav, .flac, .ogg). With one input file,
 OUTPUT is the output file (or an existing folder); otherwise OUTPUT is a folder that mirrors the inputs'
@@ -14,6 +15,7 @@ stays bounded. If some files fail, the others are still processed and the failur
 MODEL = "default"  # 'default' (shipped pretrained model, else newest run), 'latest', 'pretrained' or a run folder
 MAX_ATTENUATION_DB = 30.0  # gain floor: no band is attenuated by more than this (lower = gentler); 30 measured best
 MIX = 1.0  # dry/wet: 1 = fully denoised, 0 = the input unchanged
+PITCH_FILTER = 0.5  # comb at the voice's pitch period before the band gains, RNNoise's (0 = off, 1 = RNNoise's strength); 0.5 measured best
 RATE_MODE = "native"  # 'native': apply band gains at the file's own rate; 'resample': denoise at the model's rate
 SCENE_CHANGES = True  # start afresh where sound rises far above a quieter stretch or falls far below a louder one
 BLOCK_SECONDS = 30.0  # block length for long files (memory is bounded by this, not by the file)
@@ -39,7 +41,7 @@ def main(cfg):
 
     jobs = plan_jobs(cfg["INPUTS"], cfg["OUTPUT"])
     denoiser = Denoiser.load(cfg["MODEL"], cfg["BACKEND"], cfg["THREADS"], cfg["MAX_ATTENUATION_DB"], cfg["MIX"],
-                             cfg["MODELS_DIR"], cfg["SCENE_CHANGES"])
+                             cfg["MODELS_DIR"], cfg["SCENE_CHANGES"], cfg["PITCH_FILTER"])
     model = denoiser.run
     failures, where = _on_cluster(cfg, jobs, model) if cfg["CLUSTER"] else (_here(cfg, jobs, denoiser), "")
     done = len(jobs) - len(failures)
@@ -90,7 +92,7 @@ def _on_cluster(cfg, jobs, model) -> tuple[list[str], str]:
         n = len(client.scheduler_info()["workers"])
         failures = denoise_on_cluster(client, jobs, str(model.path.resolve()), model.backend, cfg["MAX_ATTENUATION_DB"],
                                       cfg["MIX"], cfg["RATE_MODE"], cfg["BLOCK_SECONDS"],
-                                      scene_changes=cfg["SCENE_CHANGES"],
+                                      scene_changes=cfg["SCENE_CHANGES"], pitch_filter=cfg["PITCH_FILTER"],
                                       progress=lambda total: tqdm(total=total, unit="file", disable=None,
                                                                   desc=f"denoising with {model.name} on {n} workers"))
         if cfg["CLUSTER"] == "local":

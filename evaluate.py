@@ -26,6 +26,7 @@ BASELINE = True  # include the decision-directed Wiener filter
 PEERS = "rnnoise,webrtc,logmmse,noisereduce"  # the denoisers people would pick instead (comma-separated; '' = none)
 ORACLE = True  # include the oracle band gain (mel-band gains from the true clean signal)
 MAX_ATTENUATION_DB = 30.0  # gain floor for the models and the oracle (denoise.py default; the Wiener baseline keeps its own 20 dB)
+PITCH_FILTER = 0.5  # the models' pitch filter (denoise.py default; 0 = band gains only; the oracle has none)
 INPUT_GAINS_DB = "0"  # scale every pair by these gains first (comma-separated; e.g. 0,-25,10: the same files quieter and louder)
 LIMIT = 0  # evaluate only the first LIMIT pairs (0 = all)
 MAKE_DEVSET = False  # build the development set from SHARED_DATA into DEVSET_DIR, then evaluate it
@@ -80,7 +81,7 @@ def main(cfg):
     gains = _gains(cfg["INPUT_GAINS_DB"])
     rows = evaluate(pairs, models, enhanced, cfg["BASELINE"], cfg["ORACLE"], cfg["MAX_ATTENUATION_DB"],
                     progress=lambda it: progress(it, "evaluating"), peers=peers, failures=failures,
-                    input_gain_db=gains)
+                    input_gain_db=gains, pitch_filter=cfg["PITCH_FILTER"])
     if not rows:
         raise DenoiserError(f"none of the {len(pairs)} pair(s) could be evaluated: " + "; ".join(failures[:5]))
     out = Path(cfg["OUT_DIR"])
@@ -101,7 +102,7 @@ def main(cfg):
 
         def outputs(key):  # the systems' outputs for one file again, for its players and spectrograms
             return system_outputs(by_key[key[0]], models, enhanced, cfg["BASELINE"], cfg["ORACLE"],
-                                  cfg["MAX_ATTENUATION_DB"], peers, settings, float(key[1]))
+                                  cfg["MAX_ATTENUATION_DB"], peers, settings, float(key[1]), cfg["PITCH_FILTER"])
 
         report = write_report(out, rows, text, outputs, cfg["REPORT_MAX_FILES"],
                               progress=lambda it: progress(it, "report", unit="file"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import DenoiserError
+from .pitch import DEFAULT_PITCH_FILTER
 
 _LOADED: dict = {}  # per worker process: the Denoiser of each model settings, loaded once
 
@@ -34,23 +35,25 @@ def _malloc_like_a_plain_process() -> None:
             pass
 
 
-def _denoiser(model: str, backend: str, max_att: float, mix: float, scene_changes: bool = True):
+def _denoiser(model: str, backend: str, max_att: float, mix: float, scene_changes: bool = True,
+              pitch_filter: float = DEFAULT_PITCH_FILTER):
     from .api import Denoiser
 
-    key = (model, backend, max_att, mix, scene_changes)
+    key = (model, backend, max_att, mix, scene_changes, pitch_filter)
     if not _LOADED:
         _malloc_like_a_plain_process()
     if key not in _LOADED:
         _LOADED[key] = Denoiser.load(model, backend, threads=1, max_attenuation_db=max_att, mix=mix,
-                                     scene_changes=scene_changes)
+                                     scene_changes=scene_changes, pitch_filter=pitch_filter)
     return _LOADED[key]
 
 
 def denoise_job(source: str, target: str, model: str, backend: str, max_att: float, mix: float, rate_mode: str,
-                block_seconds: float, scene_changes: bool = True) -> str:
+                block_seconds: float, scene_changes: bool = True, pitch_filter: float = DEFAULT_PITCH_FILTER) -> str:
     """One file, on a worker: '' when done, else the reason it failed (raised errors would be retried)."""
     try:
-        _denoiser(model, backend, max_att, mix, scene_changes).denoise_file(source, target, rate_mode, block_seconds)
+        _denoiser(model, backend, max_att, mix, scene_changes, pitch_filter).denoise_file(source, target, rate_mode,
+                                                                                          block_seconds)
     except DenoiserError as e:
         return str(e)
     return ""
@@ -108,7 +111,8 @@ def denoise_batch(task, pairs, *args) -> list[str]:
 
 def denoise_on_cluster(client, jobs, model: str, backend: str, max_att: float, mix: float, rate_mode: str,
                        block_seconds: float, progress=None, task=denoise_job, retries: int = 3,
-                       per_worker: int = 8, scene_changes: bool = True) -> list[str]:
+                       per_worker: int = 8, scene_changes: bool = True,
+                       pitch_filter: float = DEFAULT_PITCH_FILTER) -> list[str]:
     """Run every job on the cluster; returns the failures ('path: reason'). `progress(total=...)` makes a bar
     (tqdm's interface) that advances by files. A group whose worker died is run again (its finished files are
     rewritten, identically); leftover temporary files of crashed attempts are removed."""
@@ -119,7 +123,8 @@ def denoise_on_cluster(client, jobs, model: str, backend: str, max_att: float, m
     token = uuid.uuid4().hex[:12]
     workers = max(1, len(client.scheduler_info()["workers"]))
     futures = {client.submit(denoise_batch, task, [(str(j.source), str(j.target)) for j in group], model, backend,
-                             max_att, mix, rate_mode, block_seconds, scene_changes, key=f"denoise-{token}-{i}",
+                             max_att, mix, rate_mode, block_seconds, scene_changes, pitch_filter,
+                             key=f"denoise-{token}-{i}",
                              retries=retries, pure=False): group
                for i, group in enumerate(batches(jobs, workers, per_worker))}  # keys of their own: never an earlier run's result
     failures = []

@@ -12,6 +12,7 @@ import soundfile as sf
 from .audio import AUDIO_EXTENSIONS, atomic_output, audio_info, find_audio_files, resample, _format_for
 from .errors import DenoiserError
 from .inference import StreamingDenoiser, denoise_array
+from .pitch import DEFAULT_PITCH_FILTER
 from .runs import Run
 
 LIMIT_KNEE = 0.95  # above this magnitude the output is soft-limited so that nothing clips
@@ -82,7 +83,8 @@ def output_subtype(info, target: Path) -> str:
 
 
 def denoise_file(run: Run, source: Path, target: Path, max_attenuation_db: float, mix: float,
-                 rate_mode: str = "native", block_seconds: float = 30.0, on_block=None) -> dict:
+                 rate_mode: str = "native", block_seconds: float = 30.0, on_block=None,
+                 pitch_filter: float = DEFAULT_PITCH_FILTER) -> dict:
     """Denoise one file into `target` (written to a temporary file, then renamed). Returns a summary."""
     info = audio_info(source)
     sr, channels = info.samplerate, info.channels
@@ -100,13 +102,15 @@ def denoise_file(run: Run, source: Path, target: Path, max_attenuation_db: float
                     x = fin.read(dtype="float32", always_2d=True)
                     _check_finite(x, source)
                     y = resample(denoise_array(run, resample(x, sr, run.settings.sample_rate),
-                                               max_attenuation_db=max_attenuation_db, mix=mix), run.settings.sample_rate, sr)
+                                               max_attenuation_db=max_attenuation_db, mix=mix, pitch_filter=pitch_filter),
+                                  run.settings.sample_rate, sr)
                     y = np.pad(y, ((0, max(0, len(x) - len(y))), (0, 0)))[: len(x)]
                     _write(fout, soft_limit(y), target)
                     if on_block:
                         on_block(len(x))
                 else:
-                    streams = [StreamingDenoiser(run, sr, max_attenuation_db, mix) for _ in range(channels)]
+                    streams = [StreamingDenoiser(run, sr, max_attenuation_db, mix, pitch_filter=pitch_filter)
+                               for _ in range(channels)]
                     for x in fin.blocks(blocksize=block, dtype="float32", always_2d=True):
                         _check_finite(x, source)
                         _write(fout, soft_limit(np.stack([s.process(x[:, c]) for c, s in enumerate(streams)], 1)), target)

@@ -16,6 +16,7 @@ from .errors import DenoiserError
 from .features import framing_for
 from .inference import OracleEstimator, denoise_array
 from .metrics import METRICS, align, all_metrics
+from .pitch import DEFAULT_PITCH_FILTER
 from .settings import FeatureSettings
 
 
@@ -56,24 +57,26 @@ def oracle_denoise(clean: np.ndarray, noisy: np.ndarray, sr: int, s: FeatureSett
     """Mel-band gains from the true clean signal: the ceiling of this band-gain representation."""
     f = framing_for(s, sr)
     clean_logmel = f.logmel(f.spectra(f.frames(clean)), s.log_floor)
-    return denoise_array(_SettingsOnly(s), noisy, sr, max_attenuation_db=max_att, estimator=OracleEstimator(clean_logmel))
+    return denoise_array(_SettingsOnly(s), noisy, sr, max_attenuation_db=max_att, estimator=OracleEstimator(clean_logmel),
+                         pitch_filter=0.0)  # band gains only
 
 
 def evaluate(pairs: list[dict], models: list, enhanced_dirs: list[str], baseline: bool, oracle: bool,
-             max_att: float, progress=None, peers=(), failures: list | None = None, input_gain_db=0.0) -> list[dict]:
+             max_att: float, progress=None, peers=(), failures: list | None = None, input_gain_db=0.0,
+             pitch_filter: float = DEFAULT_PITCH_FILTER) -> list[dict]:
     """One row per (file, system) with input_<m>, <m>, <m>_imp and any condition columns.
 
     `peers` names denoisers of ddae.peers to run. `input_gain_db` (a number or a list of them) scales each
     pair (clean and noisy alike, in floating point) before anything runs: the same files, quieter or louder;
     with several gains, or one other than 0, the gain is a condition column `input_gain_db`.
     With a `failures` list, a pair that cannot be read is skipped and its error appended there;
-    without one, the first bad pair raises."""
+    without one, the first bad pair raises. `pitch_filter` is the models' (ddae.pitch)."""
     s = models[0].settings if models else FeatureSettings()
     gains = [float(g) for g in (input_gain_db if isinstance(input_gain_db, (list, tuple)) else [input_gain_db])]
     rows, jobs = [], [(p, g) for p in pairs for g in gains]
     for pair, gain in (progress(jobs) if progress else jobs):
         try:
-            new = _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, gain)
+            new = _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, gain, pitch_filter)
         except DenoiserError as e:
             if failures is None:
                 raise
@@ -87,7 +90,8 @@ def evaluate(pairs: list[dict], models: list, enhanced_dirs: list[str], baseline
     return rows
 
 
-def system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db=0.0):
+def system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db=0.0,
+                   pitch_filter: float = DEFAULT_PITCH_FILTER):
     """(clean, sr, {system: output}) for one pair, "noisy" first: what every system makes of it."""
     from .peers import DENOISERS, LABELS
 
@@ -101,7 +105,7 @@ def system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers
     noisy = (noisy * gain).astype(np.float32)
     systems = {"noisy": noisy}
     for run in models:
-        systems[run.name] = denoise_array(run, noisy, sr, max_attenuation_db=max_att)
+        systems[run.name] = denoise_array(run, noisy, sr, max_attenuation_db=max_att, pitch_filter=pitch_filter)
     for d in enhanced_dirs:
         path = Path(d) / pair["rel"]
         if not path.is_file():
@@ -123,10 +127,12 @@ def system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers
     return clean, sr, systems
 
 
-def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db=0.0) -> list[dict]:
+def _score_pair(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db=0.0,
+                pitch_filter: float = DEFAULT_PITCH_FILTER) -> list[dict]:
     """The rows of one pair: every system scored against the clean reference."""
     rows = []
-    clean, sr, systems = system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db)
+    clean, sr, systems = system_outputs(pair, models, enhanced_dirs, baseline, oracle, max_att, peers, s, input_gain_db,
+                                        pitch_filter)
     scores = {name: all_metrics(clean, est, sr) for name, est in systems.items()}
     conditions = {k: v for k, v in pair.items() if k not in ("clean", "noisy", "rel")}
     for name, sc in scores.items():

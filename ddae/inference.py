@@ -3,8 +3,9 @@
 Every path (whole file, blocks of a long file, small real-time chunks) goes through `StreamingDenoiser`, and
 every model is run through `Run.gains` with its state carried from call to call, so all paths give the same
 output. For each STFT frame the model gives an amplitude gain per mel band, clipped to [floor, 1], spread
-onto FFT bins through the normalised transposed mel filterbank and applied to the noisy STFT (noisy phase);
-weighted overlap-add gives the output. With all gains at 1 the output equals the input.
+onto FFT bins through the normalised transposed mel filterbank and applied to the noisy STFT (noisy phase),
+after a pitch filter on that STFT (ddae.pitch) in voiced frames; weighted overlap-add gives the output. With
+all gains at 1 the output equals the input.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from .errors import DenoiserError
 from .features import framing_for, frames_of
+from .pitch import DEFAULT_PITCH_FILTER, check_strength, max_period, pitch_filter
 from .runs import Run
 
 DEFAULT_MAX_ATTENUATION_DB = 30.0  # measured on dev sets v1 and v2 against 20 and 40 dB (README)
@@ -132,16 +134,19 @@ class StreamingDenoiser:
 
     Algorithmic latency: `latency_samples` (n_fft + lookahead frames * hop at the stream's rate): 32 ms for
     a causal model at 16 kHz with the default settings, plus whatever chunk size the caller uses.
-    `estimator` replaces the model's gains (evaluation uses it for the oracle).
+    `estimator` replaces the model's gains (evaluation uses it for the oracle); `pitch_filter` is the strength
+    of the pitch filter (ddae.pitch; 0 = band gains only).
     """
 
     def __init__(self, run: Run, sample_rate: int | None = None,
-                 max_attenuation_db: float = DEFAULT_MAX_ATTENUATION_DB, mix: float = 1.0, estimator=None):
+                 max_attenuation_db: float = DEFAULT_MAX_ATTENUATION_DB, mix: float = 1.0, estimator=None,
+                 pitch_filter: float = DEFAULT_PITCH_FILTER):
         s = run.settings
         if not 0.0 <= mix <= 1.0:
             raise DenoiserError(f"mix must be between 0 (dry) and 1 (fully denoised), got {mix}")
         if max_attenuation_db < 0:
             raise DenoiserError(f"max_attenuation_db must be >= 0, got {max_attenuation_db}")
+        self.pitch_strength = check_strength(pitch_filter)
         self.settings = s
         self.sample_rate = int(sample_rate or s.sample_rate)
         if not 4000 <= self.sample_rate <= 192000:
@@ -159,6 +164,10 @@ class StreamingDenoiser:
         self._num = np.zeros(self.f.n_fft)  # overlap-add accumulators starting at padded sample _ola_start
         self._den = np.zeros(self.f.n_fft)
         self._ola_start = 0
+        # framed input kept for the pitch filter, which reads up to one pitch period before a frame: padded
+        # positions from _past_start on (zeros before the signal), up to where _buf begins
+        self._past_start = -max_period(self.sample_rate)
+        self._past = np.zeros(-self._past_start, np.float32)
         self._flushed = False
         self.last_gains = None
 
@@ -195,6 +204,8 @@ class StreamingDenoiser:
             frames = frames[: max(0, limit - self._frames_made)]
         if len(frames) == 0:
             return np.zeros((0, self.settings.n_mels))
+        if self.pitch_strength:
+            self._past = np.concatenate([self._past, self._buf[:len(frames) * f.hop]])
         self._buf = self._buf[len(frames) * f.hop:]
         spec = f.spectra(frames)
         self._frames_made += len(frames)
@@ -211,10 +222,21 @@ class StreamingDenoiser:
         self._pending = [spec[m:]]
         gains = np.clip(gains, self.min_gain, 1.0)
         self.last_gains = gains
+        spec = spec[:m]
+        wet = spec
+        if self.pitch_strength:
+            hop = self.f.hop
+            first = self._frames_done * hop - self._past_start
+            wet = pitch_filter(spec, gains, np.concatenate([self._past, self._buf]), first, self.f, self.sample_rate,
+                               self.pitch_strength)
+            drop = (self._frames_done + m) * hop - max_period(self.sample_rate) - self._past_start
+            if drop > 0:
+                self._past, self._past_start = self._past[drop:], self._past_start + drop
         bin_gains = gains.astype(np.float32) @ self.f.spread32_t
+        out = wet * bin_gains
         if self.mix < 1.0:
-            bin_gains = np.float32(self.mix) * bin_gains + np.float32(1.0 - self.mix)
-        y = np.fft.irfft(spec[:m] * bin_gains, self.f.n_fft, axis=-1) * self.f.window32
+            out = np.float32(self.mix) * out + np.float32(1.0 - self.mix) * spec
+        y = np.fft.irfft(out, self.f.n_fft, axis=-1) * self.f.window32
         self._overlap_add(y)
         self._frames_done += m
 
@@ -258,7 +280,7 @@ class StreamingDenoiser:
 
 def denoise_array(run: Run, x: np.ndarray, sample_rate: int | None = None, block_seconds: float = 30.0,
                   max_attenuation_db: float = DEFAULT_MAX_ATTENUATION_DB, mix: float = 1.0,
-                  estimator=None) -> np.ndarray:
+                  estimator=None, pitch_filter: float = DEFAULT_PITCH_FILTER) -> np.ndarray:
     """Denoise a (n,) or (n, channels) array channel by channel, in blocks; same shape out.
 
     `estimator` (one channel only) replaces the model's gains, as the oracle does."""
@@ -272,7 +294,7 @@ def denoise_array(run: Run, x: np.ndarray, sample_rate: int | None = None, block
     sr = sample_rate or run.settings.sample_rate
     block = max(1, int(block_seconds * sr))
     for c in range(chans.shape[1]):
-        stream = StreamingDenoiser(run, sr, max_attenuation_db, mix, estimator)
+        stream = StreamingDenoiser(run, sr, max_attenuation_db, mix, estimator, pitch_filter)
         pieces = [stream.process(chans[i:i + block, c]) for i in range(0, len(chans), block)]
         pieces.append(stream.flush())
         out[:, c] = np.concatenate(pieces)

@@ -58,6 +58,22 @@ def test_scene_changes_can_be_switched_off(default):
     assert default.run.norm.scene_changes
 
 
+def test_the_pitch_filter_can_be_switched_off_everywhere(default, tmp_path):
+    """`pitch_filter=0` (denoise.py --pitch_filter 0): band gains only, in arrays, streams and files alike."""
+    x = tone_in_noise(1.0, snr_db=0.0, seed=6)[1]
+    plain = Denoiser.load(pitch_filter=0.0)
+    off = denoise_array(default.run, x, 16000, pitch_filter=0.0)
+    np.testing.assert_allclose(plain.denoise(x, 16000), off, atol=1e-6)
+    s = plain.stream(16000)
+    np.testing.assert_allclose(np.concatenate([s.process(x), s.flush()]), off, atol=1e-6)
+    sf.write(tmp_path / "in.wav", x, 16000, subtype="FLOAT")
+    plain.denoise_file(tmp_path / "in.wav", tmp_path / "out.wav")
+    np.testing.assert_allclose(sf.read(tmp_path / "out.wav", dtype="float32")[0], off, atol=1e-6)
+    assert np.max(np.abs(default.denoise(x, 16000) - off)) > 1e-3  # on by default, and it does something here
+    with pytest.raises(DenoiserError, match="pitch_filter must be between 0"):
+        Denoiser.load(pitch_filter=2.0)
+
+
 def test_denoise_file_equals_denoise_of_the_array(default, tmp_path):
     clean, noisy = tone_in_noise(1.0, sr=22050)
     sf.write(tmp_path / "in.wav", np.stack([noisy, 0.5 * noisy], 1), 22050, subtype="PCM_16")
