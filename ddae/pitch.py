@@ -68,8 +68,8 @@ def pitch_filter(spec: np.ndarray, gains: np.ndarray, signal: np.ndarray, first:
     p = np.fft.rfft(delayed * f.window32, axis=-1).astype(spec.dtype)
     ex, ep = np.abs(x) ** 2 @ mel_t, np.abs(p) ** 2 @ mel_t
     corr = np.clip(((x * np.conj(p)).real @ mel_t) / np.sqrt(ex * ep + 1e-30), 0.0, 1.0)
-    # RNNoise's weight: 1 where the correlation exceeds the gain, else what leaves the filtered band's noise at
-    # the level the gain would; 0 where the gain is 1 (nothing to remove)
+    # RNNoise's weight (pitch_filter in its denoise.c), times the strength: 1 where the correlation exceeds the
+    # gain, smaller as the gain nears 1, 0 at a gain of 1 (nothing to remove); P scaled to the band's energy
     w = np.where(corr > g, 1.0, corr ** 2 * (1 - g ** 2) / (1e-3 + g ** 2 * (1 - corr ** 2)))
     w = strength * np.sqrt(np.clip(w, 0.0, 1.0)) * np.sqrt(ex / (ep + 1e-30))
     y = x + (w.astype(np.float32) @ spread_t) * p
